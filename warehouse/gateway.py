@@ -1,0 +1,160 @@
+"""Read and write warehouse tables: one interface, one implementation per target.
+
+Every write is atomic (one transaction), so that a failed job leaves the previous rows in
+place; connections are opened per call because DuckDB locks the file for every other process
+while a read-write connection is open.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+import duckdb
+import pandas as pd
+
+from warehouse.settings import Settings, get_settings
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+
+
+class WarehouseError(RuntimeError):
+    """A warehouse operation failed; the message names the table and what to check."""
+
+
+def _check_name(name: str) -> str:
+    """Accept only `table` or `schema.table`, because names are spliced into SQL."""
+    if not _IDENTIFIER.match(name):
+        raise WarehouseError(f"invalid table name {name!r}: use 'schema.table'")
+    return name
+
+
+class Warehouse(Protocol):
+    """What every package may do with the warehouse."""
+
+    def query(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame: ...
+
+    def table_exists(self, name: str) -> bool: ...
+
+    def read_table(self, name: str) -> pd.DataFrame: ...
+
+    def write_table(self, df: pd.DataFrame, name: str) -> None: ...
+
+    def replace_rows(self, df: pd.DataFrame, name: str, match: Mapping[str, Any]) -> None: ...
+
+    def append_rows(self, df: pd.DataFrame, name: str) -> None: ...
+
+
+class DuckDBWarehouse:
+    """The local target: a DuckDB file."""
+
+    def __init__(self, path: Path, read_only: bool = False) -> None:
+        self.path = Path(path)
+        self.read_only = read_only
+
+    @contextmanager
+    def connect(self, read_only: bool | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A short-lived connection; read-only when the file exists and nothing is written."""
+        ro = self.read_only if read_only is None else read_only
+        if ro and not self.path.exists():
+            raise WarehouseError(
+                f"warehouse file {self.path} does not exist: run `make demo` or `churn ingest`"
+            )
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            con = duckdb.connect(str(self.path), read_only=ro)
+        except duckdb.IOException as exc:
+            raise WarehouseError(
+                f"cannot open warehouse {self.path}: {exc}. Another process may be writing it."
+            ) from exc
+        try:
+            yield con
+        finally:
+            con.close()
+
+    def query(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
+        """Run a read query and return its rows."""
+        with self.connect(read_only=True) as con:
+            return con.execute(sql, params or []).df()
+
+    def table_exists(self, name: str) -> bool:
+        """True when `schema.table` exists (a missing file means no table)."""
+        schema, table = _split(_check_name(name))
+        if not self.path.exists():
+            return False
+        with self.connect(read_only=True) as con:
+            found = con.execute(
+                "select count(*) from information_schema.tables "
+                "where table_schema = ? and table_name = ?",
+                [schema, table],
+            ).fetchone()
+        return bool(found and found[0])
+
+    def read_table(self, name: str) -> pd.DataFrame:
+        """All rows of a table; a clear error when it is missing."""
+        if not self.table_exists(name):
+            raise WarehouseError(
+                f"table {name} does not exist in {self.path}: run the job that builds it "
+                "(`dbt build` for features and marts)"
+            )
+        return self.query(f"select * from {name}")
+
+    def write_table(self, df: pd.DataFrame, name: str) -> None:
+        """Replace the whole table in one transaction."""
+        schema, _ = _split(_check_name(name))
+        with self.connect(read_only=False) as con:
+            con.execute("begin")
+            try:
+                con.execute(f"create schema if not exists {schema}")
+                con.register("incoming", df)
+                con.execute(f"create or replace table {name} as select * from incoming")
+                con.execute("commit")
+            except Exception:
+                con.execute("rollback")
+                raise
+
+    def replace_rows(self, df: pd.DataFrame, name: str, match: Mapping[str, Any]) -> None:
+        """Delete the rows matching `match` and insert `df`, atomically.
+
+        This is how a batch (for example one `as_of_date` x model version of predictions) is
+        made idempotent: a rerun replaces its own rows and nothing else.
+        """
+        schema, _ = _split(_check_name(name))
+        for column in match:
+            _check_name(column)
+        with self.connect(read_only=False) as con:
+            con.execute("begin")
+            try:
+                con.execute(f"create schema if not exists {schema}")
+                con.register("incoming", df)
+                con.execute(f"create table if not exists {name} as select * from incoming limit 0")
+                if match:
+                    where = " and ".join(f"{column} = ?" for column in match)
+                    con.execute(f"delete from {name} where {where}", list(match.values()))
+                con.execute(f"insert into {name} by name select * from incoming")
+                con.execute("commit")
+            except Exception:
+                con.execute("rollback")
+                raise
+
+    def append_rows(self, df: pd.DataFrame, name: str) -> None:
+        """Append rows (creating the table on first use), atomically."""
+        self.replace_rows(df, name, {})
+
+
+def _split(name: str) -> tuple[str, str]:
+    schema, _, table = name.rpartition(".")
+    return (schema or "main"), table
+
+
+def get_warehouse(settings: Settings | None = None, read_only: bool = False) -> Warehouse:
+    """The warehouse of the configured target."""
+    settings = settings or get_settings()
+    if settings.target == "local":
+        return DuckDBWarehouse(settings.warehouse_file, read_only=read_only)
+    raise WarehouseError(
+        f"target {settings.target!r} has no Python gateway yet; set CHURN_TARGET=local"
+    )

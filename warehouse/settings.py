@@ -1,0 +1,92 @@
+"""Settings for every package, read from `CHURN_*` environment variables.
+
+This is the one place where paths, URLs and secrets are configured, so that a job never has
+to guess where the warehouse lives or silently read credentials from anywhere else.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """All configuration; every field can be set with `CHURN_<FIELD_NAME>`."""
+
+    model_config = SettingsConfigDict(env_prefix="CHURN_", env_file=".env", extra="ignore")
+
+    target: Literal["local", "bigquery"] = "local"
+    data_dir: Path = Path("data")
+
+    # warehouse (local target)
+    warehouse_path: Path | None = None
+
+    # warehouse (bigquery target)
+    bigquery_project: str | None = None
+    bigquery_location: str = "US"
+
+    # sources
+    sources_dir: Path | None = None
+    customer_db_url: str | None = None
+    zendesk_base_url: str | None = None
+    zendesk_email: str | None = None
+    zendesk_api_token: SecretStr | None = None
+    stripe_base_url: str | None = None
+    stripe_api_key: SecretStr | None = None
+    app_actions_db_url: str | None = None
+
+    # modelling
+    churn_horizon_days: int = 28
+
+    # tracking
+    mlflow_tracking_uri: str | None = None
+
+    @property
+    def warehouse_file(self) -> Path:
+        """DuckDB file of the local target."""
+        return self.warehouse_path or self.data_dir / "warehouse.duckdb"
+
+    @property
+    def sources_path(self) -> Path:
+        """Where the simulator releases (and the demo reads) the four source systems."""
+        return self.sources_dir or self.data_dir / "sources"
+
+    @property
+    def customer_db(self) -> str:
+        """SQLAlchemy URL of the customer database."""
+        return self.customer_db_url or f"sqlite:///{self.sources_path / 'customer_db.sqlite'}"
+
+    @property
+    def usage_path(self) -> Path:
+        """Daily-partitioned usage event files."""
+        return self.sources_path / "usage"
+
+    @property
+    def zendesk_pages_path(self) -> Path:
+        """Zendesk export pages on disk (used when no base URL is set)."""
+        return self.sources_path / "zendesk"
+
+    @property
+    def stripe_pages_path(self) -> Path:
+        """Stripe event pages on disk (used when no base URL is set)."""
+        return self.sources_path / "stripe"
+
+    @property
+    def app_actions_db(self) -> str:
+        """SQLAlchemy URL of the CS app's own store of actions."""
+        return self.app_actions_db_url or f"sqlite:///{self.data_dir / 'app' / 'cs_actions.sqlite'}"
+
+    @property
+    def mlflow_uri(self) -> str:
+        """MLflow tracking and registry URI (SQLite store under data/ by default)."""
+        return self.mlflow_tracking_uri or f"sqlite:///{(self.data_dir / 'mlflow.db').resolve()}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings of this process, read once from the environment."""
+    return Settings()
