@@ -1,0 +1,58 @@
+# The index of commands: `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+export MLFLOW_DISABLE_TELEMETRY := true
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export DO_NOT_TRACK := 1
+
+.DEFAULT_GOAL := help
+.PHONY: help install system-deps demo test test-fast lint format bench docs clean
+
+help: ## list the commands
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	@touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install the locked packages (uv, ~1 min cold)
+
+system-deps: ## install the Debian packages the tests start (postgresql)
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		echo "installing postgresql (Debian)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	fi
+
+demo: install ## simulate the four sources, ingest, dbt build, print what was built
+	$(BIN)/churn demo
+
+test: install system-deps ## the whole suite: pytest, incl. dbt build + tests on simulated data
+	$(BIN)/pytest tests
+
+test-fast: install ## unit tests only (skips the end-to-end runs)
+	$(BIN)/pytest tests -m "not slow"
+
+lint: install ## ruff + sqlfluff (dbt templater)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/sqlfluff lint dbt_project/models
+
+format: install ## apply ruff formatting and fixes
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: install ## print the performance figures (see README)
+	$(BIN)/python -m bench
+
+docs: install ## build the dbt docs site offline (target/index.html)
+	$(BIN)/dbt docs generate --profiles-dir profiles
+
+clean: ## remove generated data (keeps .venv)
+	rm -rf data target logs test-output

@@ -1,0 +1,1 @@
+"""Orchestration: the `churn` CLI and the Prefect flows. Wiring only, no business logic."""

@@ -1,0 +1,156 @@
+"""The `churn` command: one command per job, each with an explicit date where time matters."""
+
+from __future__ import annotations
+
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from warehouse.settings import get_settings
+
+app = typer.Typer(help="Customer-churn prediction: one command per job.", no_args_is_help=True)
+
+DEFAULT_START = date(2024, 1, 1)
+DEFAULT_END = date(2026, 1, 1)
+
+
+def _sim_dir() -> Path:
+    return get_settings().data_dir / "sim"
+
+
+@app.command()
+def simulate(
+    customers: Annotated[int, typer.Option(help="customers that ever exist")] = 5_000,
+    seed: Annotated[int, typer.Option()] = 42,
+    start: Annotated[str, typer.Option(help="first simulated day")] = DEFAULT_START.isoformat(),
+    end: Annotated[str, typer.Option(help="day after the last simulated day")] = (
+        DEFAULT_END.isoformat()
+    ),
+    dirt_rate: Annotated[float, typer.Option(help="share of dirty source rows")] = 0.01,
+) -> None:
+    """Simulate the company's four source systems (history kept under data/sim)."""
+    import simulator
+
+    started = time.perf_counter()
+    simulator.generate(
+        customers=customers,
+        seed=seed,
+        start=date.fromisoformat(start),
+        end=date.fromisoformat(end),
+        out=_sim_dir(),
+        dirt_rate=dirt_rate,
+    )
+    typer.echo(f"simulated {customers:,} customers in {time.perf_counter() - started:.1f} s")
+
+
+@app.command()
+def release(
+    as_of: Annotated[str, typer.Option("--as-of", help="release what the sources hold that day")],
+) -> None:
+    """Write what the four source systems hold on AS_OF into data/sources."""
+    import simulator
+
+    settings = get_settings()
+    simulator.release(
+        as_of=date.fromisoformat(as_of),
+        sim=_sim_dir(),
+        out=settings.sources_path,
+        customer_db_url=settings.customer_db,
+    )
+    typer.echo(f"released sources as of {as_of} into {settings.sources_path}")
+
+
+@app.command()
+def ingest(
+    source: Annotated[list[str] | None, typer.Option(help="only these sources")] = None,
+) -> None:
+    """Extract-load every source into the warehouse `raw` schema, incrementally."""
+    import ingestion
+
+    summary = ingestion.run(sources=source or None)
+    typer.echo(str(summary))
+
+
+@app.command()
+def transform(
+    select: Annotated[str | None, typer.Option(help="dbt node selection")] = None,
+) -> None:
+    """`dbt build`: models, data tests and unit tests; any failed or skipped node fails."""
+    from flows.dbt_runner import run_dbt
+
+    args = ["build"] + (["--select", select] if select else [])
+    summary = run_dbt(args)
+    typer.echo(f"dbt build ok: {summary.describe()}")
+
+
+@app.command()
+def status() -> None:
+    """Rows per warehouse layer, and where the warehouse file is."""
+    from flows.report import layer_rows
+
+    settings = get_settings()
+    for layer, tables, rows in layer_rows(settings):
+        typer.echo(f"  {layer:<13} {tables:>3} tables {rows:>13,} rows")
+    typer.echo(f"warehouse: {settings.warehouse_file.resolve()}")
+
+
+@app.command()
+def demo(
+    customers: Annotated[int, typer.Option(help="customers that ever exist")] = 5_000,
+    seed: Annotated[int, typer.Option()] = 42,
+) -> None:
+    """Simulate, ingest two consecutive releases, build every dbt layer, print the result."""
+    from flows.dbt_runner import run_dbt
+    from flows.report import layer_rows
+
+    import ingestion
+    import simulator
+
+    settings = get_settings()
+    timings: dict[str, float] = {}
+
+    def step(name: str, func, *args, **kwargs):  # noqa: ANN001, ANN202 - local timer
+        typer.echo(f"-> {name}")
+        started = time.perf_counter()
+        result = func(*args, **kwargs)
+        timings[name] = time.perf_counter() - started
+        return result
+
+    step(
+        "simulate",
+        simulator.generate,
+        customers=customers,
+        seed=seed,
+        start=DEFAULT_START,
+        end=DEFAULT_END,
+        out=_sim_dir(),
+    )
+    # Two releases a week apart: the second ingestion must load only what is new.
+    for as_of in (DEFAULT_END - timedelta(days=7), DEFAULT_END):
+        step(
+            f"release {as_of}",
+            simulator.release,
+            as_of=as_of,
+            sim=_sim_dir(),
+            out=settings.sources_path,
+            customer_db_url=settings.customer_db,
+        )
+        loaded = step(f"ingest {as_of}", ingestion.run)
+        typer.echo(f"   {loaded}")
+    summary = step("dbt build", run_dbt, ["build"], settings)
+
+    typer.echo("\nrows per layer:")
+    for layer, tables, rows in layer_rows(settings):
+        typer.echo(f"  {layer:<13} {tables:>3} tables {rows:>13,} rows")
+    typer.echo(f"\ndbt build: {summary.describe()}")
+    typer.echo(f"tests passed: {summary.tests_passed}")
+    typer.echo("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
+    typer.echo(f"warehouse: {settings.warehouse_file.resolve()}")
+    typer.echo(f"open it:   .venv/bin/duckdb -readonly {settings.warehouse_file}  (or Python duckdb)")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,96 @@
+"""Run dbt in-process and fail loudly on any node that did not succeed.
+
+dbt's own result carries every node's status; a task state can look green while a node was
+skipped (peers were bitten by exactly that), so we read the run results ourselves.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from warehouse.settings import Settings, get_settings
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+OK_STATUSES = {"success", "pass"}
+
+
+class DbtRunError(RuntimeError):
+    """dbt failed; the message names every node that did not succeed and why."""
+
+
+@dataclass
+class DbtRunSummary:
+    """What a dbt invocation did: counts per resource type and status, and the failures."""
+
+    command: list[str]
+    counts: Counter = field(default_factory=Counter)
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def tests_passed(self) -> int:
+        """Data tests and unit tests that passed."""
+        return self.counts[("test", "pass")] + self.counts[("unit_test", "pass")]
+
+    def describe(self) -> str:
+        """One line per resource type with its statuses."""
+        by_type: dict[str, list[str]] = {}
+        for (kind, status), n in sorted(self.counts.items()):
+            by_type.setdefault(kind, []).append(f"{n} {status}")
+        return "; ".join(f"{kind}: {', '.join(parts)}" for kind, parts in by_type.items())
+
+
+def dbt_env(settings: Settings) -> dict[str, str]:
+    """Environment dbt reads through `env_var()` in profiles.yml."""
+    return {
+        "CHURN_WAREHOUSE_PATH": str(Path(settings.warehouse_file).resolve()),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+
+
+def run_dbt(
+    args: list[str],
+    settings: Settings | None = None,
+    dbt_vars: dict[str, object] | None = None,
+    allow_warn: bool = True,
+) -> DbtRunSummary:
+    """Run `dbt <args>` against the configured target; raise DbtRunError on any bad node."""
+    import json
+
+    from dbt.cli.main import dbtRunner
+
+    settings = settings or get_settings()
+    os.environ.update(dbt_env(settings))
+    command = [
+        *args,
+        "--project-dir",
+        str(PROJECT_DIR),
+        "--profiles-dir",
+        str(PROJECT_DIR / "profiles"),
+        "--target",
+        settings.target,
+    ]
+    if dbt_vars:
+        command += ["--vars", json.dumps(dbt_vars)]
+    result = dbtRunner().invoke(command)
+    summary = DbtRunSummary(command=command)
+    results = getattr(result.result, "results", None) or []
+    for node_result in results:
+        node = node_result.node
+        kind = getattr(node, "resource_type", "node")
+        kind = getattr(kind, "value", str(kind))
+        status = getattr(node_result.status, "value", str(node_result.status))
+        summary.counts[(kind, status)] += 1
+        acceptable = OK_STATUSES | ({"warn"} if allow_warn else set())
+        if status not in acceptable:
+            message = (node_result.message or "").strip().splitlines()
+            summary.failures.append(
+                f"{kind} {node.name} ({node.unique_id}): {status}"
+                + (f" - {message[0]}" if message else "")
+            )
+    if summary.failures or not result.success:
+        detail = "\n  ".join(summary.failures) or str(result.exception or "dbt reported failure")
+        raise DbtRunError(f"dbt {' '.join(args)} failed:\n  {detail}")
+    return summary
