@@ -103,11 +103,10 @@ def demo(
     seed: Annotated[int, typer.Option()] = 42,
 ) -> None:
     """Simulate, ingest two consecutive releases, build every dbt layer, print the result."""
-    from flows.dbt_runner import run_dbt
-    from flows.report import layer_rows
-
     import ingestion
     import simulator
+    from flows.dbt_runner import run_dbt
+    from flows.report import layer_rows
 
     settings = get_settings()
     timings: dict[str, float] = {}
@@ -149,7 +148,7 @@ def demo(
     typer.echo(f"tests passed: {summary.tests_passed}")
     typer.echo("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
     typer.echo(f"warehouse: {settings.warehouse_file.resolve()}")
-    typer.echo(f"open it:   .venv/bin/duckdb -readonly {settings.warehouse_file}  (or Python duckdb)")
+    typer.echo("inspect:   .venv/bin/churn status")
 
 
 if __name__ == "__main__":

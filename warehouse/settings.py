@@ -45,6 +45,17 @@ class Settings(BaseSettings):
     # tracking
     mlflow_tracking_uri: str | None = None
 
+    # alerts and metrics
+    slack_webhook_url: SecretStr | None = None
+    pushgateway_url: str | None = None
+    metrics_textfile: Path | None = None
+
+    # ingestion (HTTP connectors and the usage file reader)
+    ingestion_http_timeout_seconds: float = 30.0
+    ingestion_http_max_retries: int = 5
+    ingestion_http_backoff_seconds: float = 1.0
+    ingestion_usage_files_per_batch: int = 8
+
     @property
     def warehouse_file(self) -> Path:
         """DuckDB file of the local target."""
@@ -79,6 +90,11 @@ class Settings(BaseSettings):
     def app_actions_db(self) -> str:
         """SQLAlchemy URL of the CS app's own store of actions."""
         return self.app_actions_db_url or f"sqlite:///{self.data_dir / 'app' / 'cs_actions.sqlite'}"
+
+    @property
+    def metrics_file(self) -> Path:
+        """Prometheus text file written when no Pushgateway is configured."""
+        return self.metrics_textfile or self.data_dir / "metrics" / "churn.prom"
 
     @property
     def mlflow_uri(self) -> str:

@@ -1,0 +1,1 @@
+"""Performance figures for `make bench`: measured here, printed, never asserted in tests."""

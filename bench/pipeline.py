@@ -1,0 +1,117 @@
+"""Foundation figures: simulator, ingestion and dbt build at a given size.
+
+The feature build is compared with one plain GROUP BY pass over the same raw usage events in
+the same DuckDB file, because that pass is the floor any feature pipeline must pay.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+from warehouse.settings import Settings
+
+
+@dataclass
+class PipelineFigures:
+    customers: int
+    days: int
+    events: int
+    simulate_s: float
+    release_s: float
+    ingest_s: float
+    dbt_build_s: float
+    feature_sql_s: float
+    group_by_s: float
+    feature_rows: int
+
+    @property
+    def feature_ratio(self) -> float:
+        return self.feature_sql_s / self.group_by_s
+
+    def rows(self) -> list[tuple[str, str]]:
+        return [
+            ("customers", f"{self.customers:,}"),
+            ("simulated days", f"{self.days:,}"),
+            ("raw usage events", f"{self.events:,}"),
+            ("simulate", f"{self.simulate_s:.1f} s ({self.events / self.simulate_s:,.0f} ev/s)"),
+            ("release", f"{self.release_s:.1f} s"),
+            ("ingest", f"{self.ingest_s:.1f} s ({self.events / self.ingest_s:,.0f} ev/s)"),
+            ("dbt build (incl. tests)", f"{self.dbt_build_s:.1f} s"),
+            ("feature models, SQL time", f"{self.feature_sql_s:.1f} s"),
+            ("plain GROUP BY over raw events", f"{self.group_by_s:.2f} s"),
+            ("feature build / GROUP BY", f"{self.feature_ratio:.1f}x (target <= 3x)"),
+            ("customer_features rows", f"{self.feature_rows:,}"),
+        ]
+
+
+def _timed(func, *args, **kwargs) -> float:  # noqa: ANN001 - any callable
+    started = time.perf_counter()
+    func(*args, **kwargs)
+    return time.perf_counter() - started
+
+
+def _feature_sql_seconds(project_dir: Path) -> float:
+    """Sum of dbt's own execution time for every model (not tests, not dbt start-up)."""
+    results = json.loads((project_dir / "target" / "run_results.json").read_text())
+    return sum(
+        r["execution_time"] for r in results["results"] if r["unique_id"].startswith("model.")
+    )
+
+
+def run(customers: int, start: date, end: date, workdir: Path, seed: int = 1) -> PipelineFigures:
+    """Simulate, release, ingest and build at one size; return the measured figures."""
+    import ingestion
+    import simulator
+    from flows.dbt_runner import PROJECT_DIR, run_dbt
+
+    settings = Settings(data_dir=workdir)
+    simulate_s = _timed(
+        simulator.generate,
+        customers=customers,
+        seed=seed,
+        start=start,
+        end=end,
+        out=workdir / "sim",
+    )
+    release_s = _timed(
+        simulator.release,
+        as_of=end,
+        sim=workdir / "sim",
+        out=settings.sources_path,
+        customer_db_url=settings.customer_db,
+    )
+    ingest_s = _timed(ingestion.run, settings=settings)
+    dbt_build_s = _timed(run_dbt, ["run"], settings)
+    feature_sql_s = _feature_sql_seconds(PROJECT_DIR)
+    dbt_build_s += _timed(run_dbt, ["test"], settings)
+
+    con = duckdb.connect(str(settings.warehouse_file), read_only=True)
+    try:
+        events = con.execute("select count(*) from raw.usage_events").fetchone()[0]
+        started = time.perf_counter()
+        con.execute(
+            "select customer_id, count(*), count(distinct user_id), max(occurred_at) "
+            "from raw.usage_events group by 1"
+        ).fetchall()
+        group_by_s = time.perf_counter() - started
+        feature_rows = con.execute("select count(*) from features.customer_features").fetchone()[0]
+    finally:
+        con.close()
+    return PipelineFigures(
+        customers=customers,
+        days=(end - start).days,
+        events=events,
+        simulate_s=simulate_s,
+        release_s=release_s,
+        ingest_s=ingest_s,
+        dbt_build_s=dbt_build_s,
+        feature_sql_s=feature_sql_s,
+        group_by_s=group_by_s,
+        feature_rows=feature_rows,
+    )
