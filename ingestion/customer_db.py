@@ -1,0 +1,142 @@
+"""Customer DB tables (and the CS app's own action store) into `raw` via SQLAlchemy.
+
+dlt's `sql_table` reflects the table, so raw columns keep the DB's types, reads with the
+pyarrow backend, and filters `>= last cursor` in SQL; the insert-only key keeps every
+customer version seen once and never rewrites it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dlt
+import sqlalchemy as sa
+from dlt.sources.sql_database import sql_table
+
+from ingestion.common import INSERT_ONLY, RELEASE_HINT, raw_schema_settings
+from ingestion.errors import IngestionError
+from ingestion.metadata import add_metadata, metadata_hints
+from warehouse.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class _MetadataHintWarning(logging.Filter):
+    """Drop dlt's warning about our added metadata columns, which are hinted on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "do not match any reflected source columns" not in record.getMessage()
+
+
+logging.getLogger("dlt").addFilter(_MetadataHintWarning())
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One source table and how it lands."""
+
+    table: str
+    raw_name: str
+    cursor: str
+    key: tuple[str, ...]
+
+
+CUSTOMER_TABLES = (
+    TableSpec("customers", "crm_customers", "updated_at", ("customer_id", "updated_at")),
+    TableSpec("cs_actions", "crm_cs_actions", "action_at", ("action_id",)),
+)
+APP_TABLES = (TableSpec("cs_actions", "app_cs_actions", "action_at", ("action_id",)),)
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL (None for other databases or in-memory)."""
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    if parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+def safe_url(url: str) -> str:
+    """The URL with its password masked, for messages and logs."""
+    return sa.engine.make_url(url).render_as_string(hide_password=True)
+
+
+def open_engine(source: str, url: str, hint: str) -> sa.Engine:
+    """An engine that is known to connect; SQLite files must already exist.
+
+    SQLite would silently create an empty file for a wrong path, and a wrong Postgres host
+    otherwise fails deep inside dlt, so both are checked here with a message saying what to fix.
+    """
+    path = sqlite_file(url)
+    if path is not None and not path.is_file():
+        raise IngestionError(source, f"no database file {path} — {hint}")
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect():
+            pass
+    except sa.exc.SQLAlchemyError as exc:
+        engine.dispose()
+        raise IngestionError(
+            source, f"cannot connect to {safe_url(url)}: {exc.__class__.__name__}: {exc.orig}"
+        ) from exc
+    return engine
+
+
+def table_resource(engine: sa.Engine, spec: TableSpec) -> Any:
+    """An incremental, insert-only dlt resource for one table."""
+    resource = sql_table(
+        credentials=engine,
+        table=spec.table,
+        backend="pyarrow",
+        incremental=dlt.sources.incremental(spec.cursor),
+        primary_key=list(spec.key),
+        write_disposition=INSERT_ONLY,
+        reflection_level="full",
+    ).with_name(spec.raw_name)
+    # The hints type the columns `add_metadata` appends (naive UTC `_loaded_at`); they do
+    # apply, though sql_table warns that they are not reflected columns (filtered below).
+    resource.apply_hints(columns=metadata_hints())
+    return resource.add_map(add_metadata)
+
+
+def _check_tables(source: str, engine: sa.Engine, specs: tuple[TableSpec, ...], hint: str) -> None:
+    inspector = sa.inspect(engine)
+    for spec in specs:
+        if not inspector.has_table(spec.table):
+            raise IngestionError(
+                source, f"table {spec.table!r} not found in {safe_url(str(engine.url))} — {hint}"
+            )
+
+
+@dlt.source(name="customer_db", max_table_nesting=0)
+def customer_db_source(settings: Settings) -> Any:
+    """`customers` and `cs_actions` into `raw.crm_customers` / `raw.crm_cs_actions`."""
+    raw_schema_settings()
+    hint = f"{RELEASE_HINT}, or set CHURN_CUSTOMER_DB_URL"
+    engine = open_engine("customer_db", settings.customer_db, hint)
+    _check_tables("customer_db", engine, CUSTOMER_TABLES, hint)
+    return [table_resource(engine, spec) for spec in CUSTOMER_TABLES]
+
+
+def app_store_ready(settings: Settings) -> bool:
+    """False (with a log line) while the CS app has not created its store yet."""
+    path = sqlite_file(settings.app_actions_db)
+    if path is not None and not path.is_file():
+        log.info("app_actions: no store at %s yet, skipping", path)
+        return False
+    return True
+
+
+@dlt.source(name="app_actions", max_table_nesting=0)
+def app_actions_source(settings: Settings) -> Any:
+    """The CS app's own `cs_actions` into `raw.app_cs_actions`."""
+    raw_schema_settings()
+    hint = "the CS app creates it on its first action; or set CHURN_APP_ACTIONS_DB_URL"
+    engine = open_engine("app_actions", settings.app_actions_db, hint)
+    _check_tables("app_actions", engine, APP_TABLES, hint)
+    return [table_resource(engine, spec) for spec in APP_TABLES]
