@@ -1,0 +1,1 @@
+"""One writer per source system; each writes what that system holds as of a day."""

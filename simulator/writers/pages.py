@@ -1,0 +1,53 @@
+"""Paged JSON files that only grow: full pages are written once, the last page is rewritten.
+
+Records are a prefix of one fixed global order (the order never depends on the release day),
+so page k of a later release equals page k of an earlier one whenever the earlier one was full.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+Render = Callable[[int, list[str], bool, int], str]
+
+
+def page_path(folder: Path, k: int) -> Path:
+    """`page-00001.json` style path of page k (1-based)."""
+    return folder / f"page-{k:05d}.json"
+
+
+def write_pages(
+    folder: Path,
+    source: Path,
+    time_col: str,
+    cutoff: int,
+    page_size: int,
+    render: Render,
+    rewrite_all: bool = False,
+) -> int:
+    """Write the records of `source` (columns seq, <time_col>, json) with time < cutoff.
+
+    `render(page_no, items, is_last, total)` returns a page's text; `rewrite_all` is for pages
+    that show the total (every page changes). Returns the page count.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    times = pq.read_table(source, columns=[time_col]).column(time_col)
+    total = int(pc.sum(pc.less(times, cutoff)).as_py() or 0)
+    n_pages = max(1, -(-total // page_size))
+    existing = sorted(folder.glob("page-*.json"))
+    for p in existing[n_pages:]:
+        p.unlink()
+    first = 1 if rewrite_all else max(1, min(len(existing), n_pages))  # last page onwards
+    lo = (first - 1) * page_size
+    rows = pq.read_table(source, columns=["json"], filters=[("seq", ">", lo), ("seq", "<=", total)])
+    items = rows.column("json").to_pylist()
+    for k in range(first, n_pages + 1):
+        chunk = items[(k - first) * page_size : (k - first + 1) * page_size]
+        tmp = page_path(folder, k).with_suffix(".tmp")
+        tmp.write_text(render(k, chunk, k == n_pages, total))
+        tmp.replace(page_path(folder, k))
+    return n_pages

@@ -1,0 +1,55 @@
+"""Usage events as daily JSON Lines files by arrival day, written once per day.
+
+DuckDB builds the JSON lines of many days in one vectorised query (per-day COPY statements
+cost more in overhead than in writing); Python only splits them by day and writes the files.
+Non-JSON lines (dirt) are half of a JSON object, as a cut-off delivery would leave them.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+from simulator import formats
+from simulator.storage import SimPaths
+
+DAYS_PER_QUERY = 28
+
+
+def write(paths: SimPaths, as_of: date, folder: Path) -> int:
+    """Write every missing `dt=YYYY-MM-DD/events.jsonl` for arrival days before `as_of`.
+
+    Files of days on or after `as_of` (left by a later release) are removed. Returns the
+    number of files written.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    cut = as_of.isoformat()
+    for d in folder.glob("dt=*"):
+        if d.name[3:] >= cut:
+            shutil.rmtree(d)
+    todo = [
+        src
+        for src in sorted(paths.usage_dir.glob("*.parquet"))
+        if src.stem < cut and not (folder / f"dt={src.stem}" / "events.jsonl").exists()
+    ]
+    con = formats.connect()
+    for i in range(0, len(todo), DAYS_PER_QUERY):
+        batch = todo[i : i + DAYS_PER_QUERY]
+        t = con.sql(formats.usage_lines_query([p.as_posix() for p in batch])).to_arrow_table()
+        dts = t.column("dt").to_numpy(zero_copy_only=False).astype(str)
+        lines = t.column("line").to_pylist()
+        for src in batch:
+            lo = np.searchsorted(dts, src.stem, side="left")
+            hi = np.searchsorted(dts, src.stem, side="right")
+            _write_file(folder / f"dt={src.stem}" / "events.jsonl", lines[lo:hi])
+    return len(todo)
+
+
+def _write_file(target: Path, lines: list[str]) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text("".join(line + "\n" for line in lines))
+    tmp.replace(target)
