@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from flows.cli_ml import register as register_ml_commands
 from warehouse.settings import get_settings
 
 app = typer.Typer(help="Customer-churn prediction: one command per job.", no_args_is_help=True)
@@ -150,6 +151,8 @@ def demo(
     typer.echo(f"warehouse: {settings.warehouse_file.resolve()}")
     typer.echo("inspect:   .venv/bin/churn status")
 
+
+register_ml_commands(app)
 
 if __name__ == "__main__":
     app()

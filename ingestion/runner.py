@@ -58,6 +58,7 @@ class LoadSummary:
         lines = [f"{table:<24} {n:>12,d}" for table, n in sorted(self.rows.items())]
         lines += [f"{name:<24} skipped" for name in self.skipped]
         lines.append(f"{'total':<24} {self.total_rows:>12,d}  in {self.duration_seconds:.1f} s")
+        lines.append(", ".join(f"{name} {s:.1f} s" for name, s in self.seconds.items()))
         return "\n".join(lines)
 
 

@@ -1,0 +1,130 @@
+"""Logging a training run: params, metrics, the data snapshot, the commit, plots, the model
+with signature and input example, and its ONNX export with the parity error."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import sklearn
+from mlflow.models import infer_signature
+from sklearn.pipeline import Pipeline
+
+from models_ml.features import FeatureSchema
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SKOPS_TRUSTED = ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
+
+
+def experiment_id(client, name: str, artifact_root: Path) -> str:
+    """The experiment, created with an explicit artifact location under data/ (otherwise
+    MLflow writes ./mlruns wherever the job happens to run)."""
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    location = (artifact_root / name).resolve()
+    location.mkdir(parents=True, exist_ok=True)
+    return client.create_experiment(name, artifact_location=location.as_uri())
+
+
+def git_commit() -> str:
+    """The commit of the code that trained (with '-dirty' for uncommitted changes)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return head + ("-dirty" if dirty else "")
+
+
+def pip_requirements() -> list[str]:
+    """Explicit requirements: inferring them costs ~6 s per log_model."""
+    return [
+        f"scikit-learn=={sklearn.__version__}",
+        f"numpy=={np.__version__}",
+        f"pandas=={pd.__version__}",
+        f"mlflow=={mlflow.__version__}",
+        f"skops=={version('skops')}",
+    ]
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """Everything a training run logs."""
+
+    params: dict[str, object]
+    metrics: dict[str, float]
+    tags: dict[str, str]
+    figures: dict[str, object]
+    tables: dict[str, dict]
+    model: Pipeline
+    schema: FeatureSchema
+    example: pd.DataFrame
+    integration_sample: pd.DataFrame
+    onnx_model: object | None
+
+
+def log_training_run(experiment: str, record: RunRecord) -> tuple[str, str]:
+    """Log `record` in a new run; return (run_id, model URI)."""
+    import matplotlib.pyplot as plt
+
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    with mlflow.start_run(experiment_id=experiment) as run:
+        mlflow.set_tags(record.tags)
+        mlflow.log_params({k: _param(v) for k, v in record.params.items()})
+        mlflow.log_metrics(record.metrics)
+        for name, figure in record.figures.items():
+            mlflow.log_figure(figure, f"plots/{name}.png")
+            plt.close(figure)
+        for name, table in record.tables.items():
+            mlflow.log_dict(table, f"tables/{name}.json")
+        with tempfile.TemporaryDirectory() as tmp:
+            sample = Path(tmp) / "integration_sample.parquet"
+            record.integration_sample.to_parquet(sample)
+            mlflow.log_artifact(str(sample), "checks")
+            if record.onnx_model is not None:
+                onnx_path = Path(tmp) / "model.onnx"
+                onnx_path.write_bytes(record.onnx_model.SerializeToString())
+                mlflow.log_artifact(str(onnx_path), "onnx")
+        signature = infer_signature(record.example, record.model.predict_proba(record.example))
+        info = mlflow.sklearn.log_model(
+            sk_model=record.model,
+            name="model",
+            signature=signature,
+            input_example=record.example,
+            pip_requirements=pip_requirements(),
+            pyfunc_predict_fn="predict_proba",
+            metadata={"feature_schema": record.schema.to_dict()},
+            # skops, not pickle: loading runs no code; HGB's node arrays are our own output
+            serialization_format="skops",
+            skops_trusted_types=SKOPS_TRUSTED,
+        )
+        return run.info.run_id, info.model_uri
+
+
+def _param(value: object) -> object:
+    if isinstance(value, list | dict | tuple):
+        return json.dumps(value, default=str)[:6000]
+    return value
