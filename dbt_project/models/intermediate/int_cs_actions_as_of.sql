@@ -1,0 +1,43 @@
+with
+
+spine as (
+
+    select
+        customer_id,
+        as_of_date
+    from {{ ref('int_customer_weeks') }}
+
+),
+
+actions as (
+
+    select * from {{ ref('int_cs_action_facts') }}
+
+),
+
+aggregated as (
+
+    select
+        spine.customer_id,
+        spine.as_of_date,
+        sum(case
+            when actions.is_contact and actions.action_date >= {{ add_days('spine.as_of_date', -90) }}
+                then 1
+            else 0
+        end) as cs_contacts_90d,
+        sum(case
+            when actions.is_offer and actions.action_date >= {{ add_days('spine.as_of_date', -90) }}
+                then 1
+            else 0
+        end) as cs_offers_90d,
+        max(actions.action_date) as last_cs_action_date
+
+    from spine
+    inner join actions
+        on spine.customer_id = actions.customer_id
+            and spine.as_of_date > actions.action_date
+    group by spine.customer_id, spine.as_of_date
+
+)
+
+select * from aggregated

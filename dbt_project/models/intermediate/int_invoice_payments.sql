@@ -1,0 +1,37 @@
+with
+
+invoice_events as (
+
+    select * from {{ ref('stg_stripe__invoice_events') }}
+
+),
+
+stripe_customers as (
+
+    select * from {{ ref('stg_stripe__customers') }}
+
+),
+
+payments as (
+
+    select
+        invoice_events.event_id,
+        invoice_events.invoice_id,
+        stripe_customers.customer_id,
+        invoice_events.subscription_id,
+        invoice_events.event_type,
+        invoice_events.is_payment_failure,
+        invoice_events.event_at,
+        invoice_events.event_date,
+        invoice_events.amount_due,
+        invoice_events.amount_paid,
+        invoice_events.attempt_count
+
+    from invoice_events
+    inner join stripe_customers
+        on invoice_events.stripe_customer_id = stripe_customers.stripe_customer_id
+    where stripe_customers.customer_id is not null
+
+)
+
+select * from payments

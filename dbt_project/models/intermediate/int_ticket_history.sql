@@ -1,0 +1,42 @@
+with
+
+ticket_versions as (
+
+    select * from {{ ref('stg_zendesk__ticket_versions') }}
+    where is_valid
+
+),
+
+organizations as (
+
+    select * from {{ ref('stg_zendesk__organizations') }}
+
+),
+
+history as (
+
+    select
+        ticket_versions.ticket_id,
+        organizations.customer_id,
+        ticket_versions.status,
+        ticket_versions.is_resolved,
+        -- an escalation stays an escalation once it happened
+        max(case when ticket_versions.is_escalated then 1 else 0 end) over (
+            partition by ticket_versions.ticket_id
+            order by ticket_versions.valid_from
+            rows between unbounded preceding and current row
+        ) = 1 as is_escalated,
+        ticket_versions.satisfaction_score,
+        ticket_versions.created_at,
+        cast(ticket_versions.created_at as date) as created_date,
+        ticket_versions.valid_from,
+        ticket_versions.valid_to
+
+    from ticket_versions
+    inner join organizations
+        on ticket_versions.organization_id = organizations.organization_id
+    where organizations.customer_id is not null
+
+)
+
+select * from history

@@ -1,0 +1,66 @@
+-- ticket facts per snapshot: the state of each ticket as of D is its last version updated
+-- on a day before D
+
+with
+
+spine as (
+
+    select
+        customer_id,
+        as_of_date
+    from {{ ref('int_customer_weeks') }}
+
+),
+
+tickets as (
+
+    select * from {{ ref('int_ticket_history') }}
+
+),
+
+state_as_of as (
+
+    select
+        spine.customer_id,
+        spine.as_of_date,
+        tickets.ticket_id,
+        tickets.is_resolved,
+        tickets.is_escalated,
+        tickets.satisfaction_score,
+        tickets.created_date
+
+    from spine
+    inner join tickets
+        on spine.customer_id = tickets.customer_id
+            and cast(tickets.valid_from as date) < spine.as_of_date
+            and (tickets.valid_to is null or cast(tickets.valid_to as date) >= spine.as_of_date)
+
+),
+
+aggregated as (
+
+    select
+        customer_id,
+        as_of_date,
+        sum(case
+            when created_date >= {{ add_days('as_of_date', -90) }} then 1 else 0
+        end) as tickets_90d,
+        sum(case
+            when created_date >= {{ add_days('as_of_date', -90) }} and is_escalated then 1 else 0
+        end) as escalated_tickets_90d,
+        sum(case
+            when created_date >= {{ add_days('as_of_date', -90) }} and satisfaction_score = 'bad'
+                then 1
+            else 0
+        end) as bad_satisfaction_90d,
+        sum(case when not is_resolved then 1 else 0 end) as open_tickets,
+        max(case
+            when not is_resolved then {{ dbt.datediff('created_date', 'as_of_date', 'day') }}
+        end) as oldest_open_ticket_days
+
+    from state_as_of
+    group by customer_id, as_of_date
+
+)
+
+select * from aggregated

@@ -1,0 +1,184 @@
+-- windowed usage counts per snapshot from the daily aggregates. Days roll up into ISO weeks
+-- (with partial sums from Tuesday, Thursday and Saturday on), so every window [D - N, D) is a
+-- few whole weeks plus the tail of one week: D - 30 is a Saturday, D - 60 a Thursday and
+-- D - 90 a Tuesday when D is a Monday.
+
+{%- set bigint = dbt.type_bigint() %}
+
+with
+
+daily_usage as (
+
+    select * from {{ ref('int_usage_daily') }}
+
+),
+
+spine as (
+
+    select
+        customer_id,
+        as_of_date
+    from {{ ref('int_customer_weeks') }}
+
+),
+
+days as (
+
+    select
+        *,
+        {{ week_start('usage_date') }} as week_start,
+        {{ dbt.datediff(week_start('usage_date'), 'usage_date', 'day') }} as day_of_week,
+        case when events > 0 then 1 else 0 end as active_days
+
+    from daily_usage
+
+),
+
+weekly as (
+
+    select
+        customer_id,
+        week_start,
+        sum(logins) as logins,
+        sum(case when day_of_week >= 1 then logins else 0 end) as logins_from_tuesday,
+        sum(case when day_of_week >= 3 then logins else 0 end) as logins_from_thursday,
+        sum(case when day_of_week >= 5 then logins else 0 end) as logins_from_saturday,
+        {%- for measure in ['events', 'active_days', 'feature_uses', 'exports', 'integration_syncs'] %}
+            sum({{ measure }}) as {{ measure }},
+            sum(case when day_of_week >= 5 then {{ measure }} else 0 end)
+                as {{ measure }}_from_saturday,
+        {%- endfor %}
+        max(case when logins > 0 then usage_date end) as last_login_date
+
+    from days
+    group by customer_id, week_start
+
+),
+
+spine_weeks as (
+
+    -- the 13 weeks before each snapshot; weeks_back = 1 is the week just before D
+    select
+        spine.customer_id,
+        spine.as_of_date,
+        {{ dbt.datediff('weekly.week_start', 'spine.as_of_date', 'day') }} / 7 as weeks_back,
+        weekly.*
+
+    from spine
+    inner join weekly
+        on
+            spine.customer_id = weekly.customer_id
+            and spine.as_of_date > weekly.week_start
+            and weekly.week_start >= {{ add_days('spine.as_of_date', -91) }}
+
+),
+
+windows as (
+
+    select
+        customer_id,
+        as_of_date,
+
+        ---------- [D-7, D): the week before D
+        sum(case when weeks_back = 1 then logins else 0 end) as logins_7d,
+        sum(case when weeks_back = 1 then events else 0 end) as events_7d,
+
+        ---------- [D-30, D): four weeks and the weekend before them
+        {%- for measure in ['logins', 'events', 'active_days', 'feature_uses', 'exports', 'integration_syncs'] %}
+            sum(case
+                when weeks_back <= 4 then {{ measure }}
+                when weeks_back = 5 then {{ measure }}_from_saturday
+                else 0
+            end) as {{ measure }}_30d,
+        {%- endfor %}
+
+        ---------- [D-60, D-30): Thursday to Sunday, three weeks, Monday to Friday
+        sum(case
+            when weeks_back = 5 then logins - logins_from_saturday
+            when weeks_back between 6 and 8 then logins
+            when weeks_back = 9 then logins_from_thursday
+            else 0
+        end) as logins_prev_30d,
+
+        ---------- [D-90, D): twelve weeks and Tuesday to Sunday before them
+        sum(case
+            when weeks_back <= 12 then logins
+            when weeks_back = 13 then logins_from_tuesday
+            else 0
+        end) as logins_90d
+
+    from spine_weeks
+    group by customer_id, as_of_date
+
+),
+
+login_stream as (
+
+    select
+        customer_id,
+        week_start as activity_date,
+        -- a week starting on D holds days >= D: it sorts after the snapshot row of D
+        1 as row_order,
+        cast(null as date) as as_of_date,
+        last_login_date
+    from weekly
+
+    union all
+
+    select
+        customer_id,
+        as_of_date as activity_date,
+        0 as row_order,
+        as_of_date,
+        cast(null as date) as last_login_date
+    from spine
+
+),
+
+last_logins as (
+
+    -- the last login day before D, however long ago: a running max over the weeks
+    select
+        customer_id,
+        as_of_date,
+        max(last_login_date) over (
+            partition by customer_id order by activity_date asc, row_order asc
+            rows between unbounded preceding and current row
+        ) as last_login_date
+
+    from login_stream
+
+),
+
+joined as (
+
+    select
+        spine.customer_id,
+        spine.as_of_date,
+        cast(coalesce(windows.logins_7d, 0) as {{ bigint }}) as logins_7d,
+        cast(coalesce(windows.logins_30d, 0) as {{ bigint }}) as logins_30d,
+        cast(coalesce(windows.logins_prev_30d, 0) as {{ bigint }}) as logins_prev_30d,
+        cast(coalesce(windows.logins_90d, 0) as {{ bigint }}) as logins_90d,
+        cast(
+            {{ dbt.datediff('last_logins.last_login_date', 'spine.as_of_date', 'day') }} as {{ bigint }}
+        ) as days_since_last_login,
+        cast(coalesce(windows.events_7d, 0) as {{ bigint }}) as events_7d,
+        cast(coalesce(windows.events_30d, 0) as {{ bigint }}) as events_30d,
+        cast(coalesce(windows.active_days_30d, 0) as {{ bigint }}) as active_days_30d,
+        cast(coalesce(windows.feature_uses_30d, 0) as {{ bigint }}) as feature_uses_30d,
+        cast(coalesce(windows.exports_30d, 0) as {{ bigint }}) as exports_30d,
+        cast(coalesce(windows.integration_syncs_30d, 0) as {{ bigint }}) as integration_syncs_30d
+
+    from spine
+    left join windows
+        on
+            spine.customer_id = windows.customer_id
+            and spine.as_of_date = windows.as_of_date
+    left join last_logins
+        on
+            spine.customer_id = last_logins.customer_id
+            and spine.as_of_date = last_logins.as_of_date
+
+)
+
+select * from joined

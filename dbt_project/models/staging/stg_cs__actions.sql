@@ -1,0 +1,114 @@
+with
+
+crm_actions as (
+
+    select
+        'crm' as source_system,
+        action_id,
+        customer_id,
+        action_type,
+        {{ dbt.safe_cast('action_at', dbt.type_timestamp()) }} as action_at,
+        performed_by,
+        outcome,
+        note,
+        _loaded_at as loaded_at
+
+    from {{ source('crm', 'crm_cs_actions') }}
+
+),
+
+{% if var('include_app_cs_actions', false) | as_bool %}
+    app_actions as (
+
+        select
+            'app' as source_system,
+            action_id,
+            customer_id,
+            action_type,
+            {{ dbt.safe_cast('action_at', dbt.type_timestamp()) }} as action_at,
+            performed_by,
+            outcome,
+            note,
+            _loaded_at as loaded_at
+
+        from {{ source('app', 'app_cs_actions') }}
+
+    ),
+{% endif %}
+
+unioned as (
+
+    select * from crm_actions
+    {% if var('include_app_cs_actions', false) | as_bool %}
+        union all
+        select * from app_actions
+    {% endif %}
+
+),
+
+renamed as (
+
+    select
+        source_system,
+        cast(action_id as {{ dbt.type_string() }}) as action_id,
+        cast(customer_id as {{ dbt.type_string() }}) as customer_id,
+        lower(action_type) as action_type,
+        action_at,
+        performed_by,
+        lower(outcome) as outcome,
+        note,
+        loaded_at
+
+    from unioned
+
+),
+
+deduplicated as (
+
+    select
+        *,
+        row_number() over (
+            partition by action_id
+            order by loaded_at asc, source_system asc
+        ) as delivery_rank
+
+    from renamed
+    where action_id is not null
+
+),
+
+flagged as (
+
+    select
+        ---------- ids
+        action_id,
+        customer_id,
+        source_system,
+
+        ---------- attributes
+        action_type,
+        performed_by,
+        outcome,
+        note,
+
+        ---------- dates
+        action_at,
+        cast(action_at as date) as action_date,
+
+        ---------- quality
+        case
+            when customer_id is null then 'missing customer_id'
+            when action_at is null then 'malformed action_at'
+            when action_type not in ('contacted', 'offer_made') then 'unknown action_type'
+        end as invalid_reason,
+        loaded_at
+
+    from deduplicated
+    where delivery_rank = 1
+
+)
+
+select
+    *,
+    invalid_reason is null as is_valid
+from flagged

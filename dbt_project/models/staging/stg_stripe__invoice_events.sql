@@ -1,0 +1,36 @@
+with
+
+events as (
+
+    select * from {{ ref('stg_stripe__events') }}
+    where event_type in ('invoice.paid', 'invoice.payment_failed')
+
+),
+
+extracted as (
+
+    select
+        ---------- ids
+        event_id,
+        {{ stripe_field('id') }} as invoice_id,
+        {{ stripe_field('customer') }} as stripe_customer_id,
+        {{ stripe_field('subscription') }} as subscription_id,
+
+        ---------- event
+        event_type,
+        event_type = 'invoice.payment_failed' as is_payment_failure,
+        created_at as event_at,
+        created_date as event_date,
+
+        ---------- invoice
+        lower({{ stripe_field('status') }}) as invoice_status,
+        lower({{ stripe_field('currency') }}) as currency,
+        {{ stripe_field('amount_due', dbt.type_bigint()) }} / 100.0 as amount_due,
+        {{ stripe_field('amount_paid', dbt.type_bigint()) }} / 100.0 as amount_paid,
+        {{ stripe_field('attempt_count', dbt.type_int()) }} as attempt_count
+
+    from events
+
+)
+
+select * from extracted

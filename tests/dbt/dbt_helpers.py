@@ -1,0 +1,93 @@
+"""Run dbt in-process (`dbtRunner`) from the repo root and collect its statuses and log lines."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dbt.cli.main import dbtRunner, dbtRunnerResult
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class DbtRun:
+    """The result of one dbt invocation and every log message it emitted."""
+
+    result: dbtRunnerResult
+    messages: list[str] = field(default_factory=list)
+
+    def node_statuses(self) -> dict[str, str]:
+        """unique_id -> status of every node dbt ran (models, tests, unit tests, hooks)."""
+        res = self.result.result
+        return {r.node.unique_id: str(r.status) for r in getattr(res, "results", [])}
+
+    @property
+    def log(self) -> str:
+        return "\n".join(self.messages)
+
+
+def _release_duckdb() -> None:
+    """Close dbt-duckdb's process-wide database handle so the file can be copied or reopened."""
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:
+        return
+    with DuckDBConnectionManager._LOCK:
+        env = DuckDBConnectionManager._ENV
+        if env is not None:
+            try:
+                env.close()
+            finally:
+                DuckDBConnectionManager._ENV = None
+
+
+# the raw fixture has `raw.app_cs_actions` (ingestion does not land it yet: off by default)
+FIXTURE_VARS = {"include_app_cs_actions": True}
+
+
+def run_dbt(
+    args: list[str],
+    warehouse: Path | None,
+    target_path: Path,
+    env: dict[str, str] | None = None,
+    dbt_vars: dict | None = None,
+) -> DbtRun:
+    """Run dbt in-process from the repo root against the DuckDB file `warehouse`."""
+    messages: list[str] = []
+
+    def collect(event) -> None:
+        msg = getattr(event.info, "msg", None)
+        if msg:
+            messages.append(str(msg))
+
+    old_env = dict(os.environ)
+    old_cwd = Path.cwd()
+    os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+    if warehouse is not None:
+        os.environ["CHURN_WAREHOUSE_PATH"] = str(warehouse)
+    os.environ.update(env or {})
+    os.chdir(REPO)
+    try:
+        result = dbtRunner(callbacks=[collect]).invoke(
+            [
+                *args,
+                "--vars",
+                json.dumps({**FIXTURE_VARS, **(dbt_vars or {})}),
+                "--profiles-dir",
+                str(REPO / "profiles"),
+                "--target-path",
+                str(target_path),
+                "--log-path",
+                str(target_path / "logs"),
+                "--no-partial-parse",
+            ]
+        )
+    finally:
+        _release_duckdb()
+        os.chdir(old_cwd)
+        os.environ.clear()
+        os.environ.update(old_env)
+    return DbtRun(result, messages)
