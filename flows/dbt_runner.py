@@ -50,6 +50,19 @@ def dbt_env(settings: Settings) -> dict[str, str]:
     }
 
 
+def _release_warehouse(settings: Settings) -> None:
+    """Close dbt-duckdb's process-wide connection: DuckDB refuses a read-only connection to a
+    file this process still holds read-write, and the next job reads through the gateway."""
+    if settings.target != "local":
+        return
+    import gc
+
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    DuckDBConnectionManager.close_all_connections()
+    gc.collect()
+
+
 def run_dbt(
     args: list[str],
     settings: Settings | None = None,
@@ -74,7 +87,10 @@ def run_dbt(
     ]
     if dbt_vars:
         command += ["--vars", json.dumps(dbt_vars)]
-    result = dbtRunner().invoke(command)
+    try:
+        result = dbtRunner().invoke(command)
+    finally:
+        _release_warehouse(settings)
     summary = DbtRunSummary(command=command)
     results = getattr(result.result, "results", None) or []
     for node_result in results:

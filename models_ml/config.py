@@ -27,8 +27,9 @@ class Tiers(BaseModel):
     this week); the rest are Medium above `medium` and Low below.
     """
 
-    high: float = 0.5
-    medium: float = 0.2
+    # 28-day churn runs at ~2-3% a month: High is ~6x that base rate, Medium ~2x
+    high: float = 0.15
+    medium: float = 0.05
     capacity: int | None = None
 
 

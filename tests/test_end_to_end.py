@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import ingestion
@@ -31,7 +32,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     simulator.generate(customers=1_000, seed=7, start=START, end=END, out=data / "sim")
     for as_of in (END - timedelta(days=14), END):
         simulator.release(
-            as_of=as_of, sim=data / "sim", out=settings.sources_path,
+            as_of=as_of,
+            sim=data / "sim",
+            out=settings.sources_path,
             customer_db_url=settings.customer_db,
         )
         ingestion.run(settings=settings)
@@ -40,7 +43,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 
 def _count(settings: Settings, table: str) -> int:
-    return int(DuckDBWarehouse(settings.warehouse_file).query(f"select count(*) from {table}").iloc[0, 0])
+    return int(
+        DuckDBWarehouse(settings.warehouse_file).query(f"select count(*) from {table}").iloc[0, 0]
+    )
 
 
 def test_every_layer_has_rows(built: Settings) -> None:
@@ -67,7 +72,7 @@ def test_training_set_labels_are_plausible(built: Settings) -> None:
         "select avg(churned::int) as rate, max(as_of_date) as last from features.training_set"
     ).iloc[0]
     assert 0.005 < stats.rate < 0.25, f"28-day churn rate {stats.rate} is implausible"
-    assert stats["last"] <= END - timedelta(days=built.churn_horizon_days)
+    assert pd.Timestamp(stats["last"]).date() <= END - timedelta(days=built.churn_horizon_days)
 
 
 def test_reingest_with_nothing_new_adds_no_rows(built: Settings) -> None:

@@ -1,0 +1,206 @@
+"""One function per job: call the packages in order, record what happened, alert.
+
+Plain Python so the CLI, the Prefect flows and the tests share one path; every job takes an
+explicit `as_of` and raises StepFailed (naming the job) on any error after alerting.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+
+from flows.alerts import Alert
+from flows.common import job, notify
+from flows.monitoring_store import save_drift, save_job_run, save_outcomes
+from warehouse.gateway import get_warehouse
+from warehouse.settings import Settings, get_settings
+
+REFERENCE_SAMPLE_ROWS = 50_000
+
+
+def ingest_job(as_of: date, settings: Settings | None = None):  # noqa: ANN201
+    """Extract-load every source into `raw`."""
+    import ingestion
+
+    settings = settings or get_settings()
+    with job("ingest", settings) as metrics:
+        summary = ingestion.run(settings=settings)
+        metrics.rows_out.labels(job="ingest").set(summary.total_rows)
+    return summary
+
+
+def transform_job(as_of: date, settings: Settings | None = None, select: str | None = None):  # noqa: ANN201
+    """`dbt build` (models, data tests, unit tests); any failed or skipped node fails it."""
+    from flows.dbt_runner import run_dbt
+
+    settings = settings or get_settings()
+    name = "transform" if select is None else f"transform_{select}"
+    with job(name, settings):
+        args = ["build"] + (["--select", select] if select else [])
+        return run_dbt(args, settings)
+
+
+def train_job(as_of: date, settings: Settings | None = None):  # noqa: ANN201
+    """Train, register challenger, gate, promote or reject; alert either way."""
+    import models_ml
+
+    settings = settings or get_settings()
+    with job("train", settings) as metrics:
+        result = models_ml.train(as_of, settings=settings)
+        metrics.model_auc.labels(model_version=result.version, kind="holdout").set(
+            result.metrics.get("roc_auc", float("nan"))
+        )
+    lines = (
+        f"version {result.version} ({result.chosen})",
+        f"holdout ROC-AUC {result.metrics.get('roc_auc', float('nan')):.3f}, "
+        f"PR-AUC {result.metrics.get('pr_auc', float('nan')):.3f}",
+        *result.reasons,
+    )
+    if result.promoted:
+        notify(
+            Alert("model_promoted", "info", f"Model v{result.version} is champion", lines), settings
+        )
+    else:
+        notify(
+            Alert("model_rejected", "warning", f"Challenger v{result.version} rejected", lines),
+            settings,
+        )
+    save_job_run(
+        get_warehouse(settings),
+        "train",
+        as_of,
+        "promoted" if result.promoted else "rejected",
+        "; ".join(result.reasons),
+    )
+    return result
+
+
+def score_job(as_of: date, settings: Settings | None = None):  # noqa: ANN201
+    """Score every active customer with the champion, then tell CS what changed."""
+    import models_ml
+
+    settings = settings or get_settings()
+    with job("score", settings) as metrics:
+        result = models_ml.score(as_of, settings=settings)
+        metrics.rows_out.labels(job="score").set(result.rows)
+        metrics.set_tiers(result.tiers)
+    new_high = _new_high_risk(as_of, result.model_version, settings)
+    lines = (
+        f"{result.rows:,} customers scored with model v{result.model_version}",
+        " / ".join(f"{t}: {n:,}" for t, n in result.tiers.items()),
+        f"new High-risk customers: {len(new_high)}"
+        + (
+            f" ({', '.join(new_high[:10])}{', ...' if len(new_high) > 10 else ''})"
+            if new_high
+            else ""
+        ),
+    )
+    notify(Alert("scoring_done", "info", f"Churn scores for {as_of} are ready", lines), settings)
+    save_job_run(get_warehouse(settings), "score", as_of, "ok", " | ".join(lines))
+    return result
+
+
+def _new_high_risk(as_of: date, version: str, settings: Settings) -> list[str]:
+    """High this week and not High in the previous batch."""
+    wh = get_warehouse(settings)
+    frame = wh.query(
+        "with batches as (select distinct as_of_date from ml.churn_predictions "
+        "where as_of_date <= ? order by as_of_date desc limit 2) "
+        "select customer_id, as_of_date, risk_tier from ml.churn_predictions "
+        "where as_of_date in (select as_of_date from batches)",
+        [as_of],
+    )
+    this = set(
+        frame[(frame.as_of_date == pd.Timestamp(as_of)) & (frame.risk_tier == "High")].customer_id
+    )
+    before = set(
+        frame[(frame.as_of_date != pd.Timestamp(as_of)) & (frame.risk_tier == "High")].customer_id
+    )
+    return sorted(this - before)
+
+
+def drift_job(as_of: date, settings: Settings | None = None):  # noqa: ANN201
+    """Champion's training reference vs the current features; store, alert, return result."""
+    import models_ml
+    from models_ml.drift import compute_drift
+
+    settings = settings or get_settings()
+    wh = get_warehouse(settings)
+    with job("drift", settings) as metrics:
+        champion = models_ml.load_champion(settings=settings)
+        reference = _training_reference(champion.run_id, settings)
+        current = wh.query(
+            "select * from features.customer_features where as_of_date = "
+            "(select max(as_of_date) from features.customer_features where as_of_date <= ?)",
+            [as_of],
+        )
+        features = list(champion.schema.columns)
+        result = compute_drift(
+            reference[[c for c in features if c in reference.columns]],
+            current[[c for c in features if c in current.columns]],
+            as_of,
+        )
+        report = result.save_html(settings.data_dir / "reports" / f"drift_{as_of}.html")
+        save_drift(wh, result, champion.version, str(report))
+        metrics.drift_share.set(result.drift_share)
+    if result.status != "ok":
+        top = result.per_feature.sort_values("score", ascending=False).head(5)
+        notify(
+            Alert(
+                f"drift_{result.status}",
+                "critical" if result.status == "severe" else "warning",
+                f"Feature drift {result.status}: {result.drift_share:.0%} of features drifted",
+                tuple(f"{r.feature}: {r.method} {r.score:.3f}" for r in top.itertuples()),
+            ),
+            settings,
+        )
+    return result
+
+
+def _training_reference(run_id: str, settings: Settings) -> pd.DataFrame:
+    """The champion's fit window of its training table (a sample), from the run's params."""
+    import mlflow
+
+    client = mlflow.MlflowClient(settings.mlflow_uri, registry_uri=settings.mlflow_uri)
+    params = client.get_run(run_id).data.params
+    table = params.get("table", "features.training_set")
+    first, last = params["data_fit_first_date"], params["data_fit_last_date"]
+    return get_warehouse(settings).query(
+        f"select * from {table} where as_of_date between ? and ? "
+        f"using sample {REFERENCE_SAMPLE_ROWS} rows (reservoir, 7)",
+        [date.fromisoformat(first), date.fromisoformat(last)],
+    )
+
+
+def outcomes_job(as_of: date, settings: Settings | None = None, min_auc: float = 0.7):  # noqa: ANN201
+    """Predictions vs what happened, per scoring month; alert when performance decays."""
+    from models_ml.outcomes import decayed, label_complete_predictions, outcomes_by_month
+
+    settings = settings or get_settings()
+    wh = get_warehouse(settings)
+    with job("outcomes", settings) as metrics:
+        predictions = wh.read_table("ml.churn_predictions")
+        labels = wh.query("select customer_id, as_of_date, churned from features.training_set")
+        joined = label_complete_predictions(predictions, labels, as_of, settings.churn_horizon_days)
+        outcomes = outcomes_by_month(joined, as_of)
+        save_outcomes(wh, outcomes, as_of)
+        for row in outcomes.itertuples():
+            metrics.model_auc.labels(model_version=row.model_version, kind="outcome").set(
+                row.roc_auc
+            )
+    bad = decayed(outcomes, min_auc)
+    if not bad.empty:
+        notify(
+            Alert(
+                "performance_decay",
+                "critical",
+                f"Model performance below ROC-AUC {min_auc} in {len(bad)} month(s)",
+                tuple(
+                    f"{r.scoring_month}: v{r.model_version} AUC {r.roc_auc:.3f}"
+                    for r in bad.itertuples()
+                ),
+            ),
+            settings,
+        )
+    return outcomes
