@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -100,56 +100,28 @@ def status() -> None:
 
 @app.command()
 def demo(
-    customers: Annotated[int, typer.Option(help="customers that ever exist")] = 5_000,
+    customers: Annotated[int, typer.Option(help="customers that ever exist")] = 3_000,
     seed: Annotated[int, typer.Option()] = 42,
+    weeks: Annotated[int, typer.Option(help="weekly loops after the first week")] = 3,
 ) -> None:
-    """Simulate, ingest two consecutive releases, build every dbt layer, print the result."""
-    import ingestion
-    import simulator
-    from flows.dbt_runner import run_dbt
+    """Simulate, then replay the weekly loop over several weeks; print what happened."""
+    from flows.demo import DemoPlan, run_demo
     from flows.report import layer_rows
 
     settings = get_settings()
-    timings: dict[str, float] = {}
-
-    def step(name: str, func, *args, **kwargs):  # noqa: ANN001, ANN202 - local timer
-        typer.echo(f"-> {name}")
-        started = time.perf_counter()
-        result = func(*args, **kwargs)
-        timings[name] = time.perf_counter() - started
-        return result
-
-    step(
-        "simulate",
-        simulator.generate,
-        customers=customers,
-        seed=seed,
-        start=DEFAULT_START,
-        end=DEFAULT_END,
-        out=_sim_dir(),
-    )
-    # Two releases a week apart: the second ingestion must load only what is new.
-    for as_of in (DEFAULT_END - timedelta(days=7), DEFAULT_END):
-        step(
-            f"release {as_of}",
-            simulator.release,
-            as_of=as_of,
-            sim=_sim_dir(),
-            out=settings.sources_path,
-            customer_db_url=settings.customer_db,
-        )
-        loaded = step(f"ingest {as_of}", ingestion.run)
-        typer.echo(f"   {loaded}")
-    summary = step("dbt build", run_dbt, ["build"], settings)
-
+    started = time.perf_counter()
+    log = run_demo(DemoPlan(customers=customers, seed=seed, weeks=weeks), settings, typer.echo)
+    typer.echo("\nwhat happened:")
+    for line in log.events:
+        typer.echo(f"  {line}")
     typer.echo("\nrows per layer:")
     for layer, tables, rows in layer_rows(settings):
         typer.echo(f"  {layer:<13} {tables:>3} tables {rows:>13,} rows")
-    typer.echo(f"\ndbt build: {summary.describe()}")
-    typer.echo(f"tests passed: {summary.tests_passed}")
-    typer.echo("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
-    typer.echo(f"warehouse: {settings.warehouse_file.resolve()}")
-    typer.echo("inspect:   .venv/bin/churn status")
+    typer.echo("\ntimings: " + ", ".join(f"{k} {v:.0f}s" for k, v in log.timings.items()))
+    typer.echo(f"total: {time.perf_counter() - started:.0f} s")
+    typer.echo(f"\nwarehouse: {settings.warehouse_file.resolve()}")
+    typer.echo(f"MLflow UI: .venv/bin/mlflow ui --backend-store-uri {settings.mlflow_uri}")
+    typer.echo("dbt docs:  make docs && .venv/bin/dbt docs serve --profiles-dir profiles")
 
 
 register_ml_commands(app)

@@ -21,12 +21,16 @@ class StepFailed(RuntimeError):
         self.step = step
 
 
-def notify(alert: Alert, settings: Settings) -> None:
-    """Send an alert; a webhook that is down is logged, it never masks the job's own result."""
+def notify(alert: Alert, settings: Settings, step: str | None = None) -> None:
+    """Send an alert. A webhook that is down fails `step` (named), after the log line:
+    nobody would otherwise learn that CS never got the news. Without a step (the alert of a
+    failure already being raised) it is only logged, so it cannot mask the real error."""
     try:
         send(alert, settings)
     except AlertDeliveryError as exc:
         log.error("alert %s not delivered: %s", alert.event, exc)
+        if step is not None:
+            raise StepFailed(f"{step}: notify", exc) from exc
 
 
 @contextmanager

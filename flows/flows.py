@@ -12,6 +12,7 @@ from datetime import date
 from prefect import flow, task
 
 from flows import jobs
+from warehouse.settings import get_settings
 
 
 def resolve_as_of(as_of: date | None) -> date:
@@ -26,12 +27,31 @@ def resolve_as_of(as_of: date | None) -> date:
     return scheduled.date()
 
 
-ingest_task = task(jobs.ingest_job, name="ingest", retries=2, retry_delay_seconds=30)
-transform_task = task(jobs.transform_job, name="dbt build")
-train_task = task(jobs.train_job, name="train", retries=1, retry_delay_seconds=30)
-score_task = task(jobs.score_job, name="score", retries=1, retry_delay_seconds=30)
-drift_task = task(jobs.drift_job, name="drift", retries=1, retry_delay_seconds=30)
-outcomes_task = task(jobs.outcomes_job, name="outcomes", retries=1, retry_delay_seconds=30)
+TRANSIENT = (ConnectionError, TimeoutError, OSError)
+
+
+def transient(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect's retry hook
+    """Retry only what may pass by itself: a connection refused, a timeout, a locked file.
+    A failed dbt test or a rejected model would fail the same way again."""
+    error = state.result(raise_on_failure=False)
+    seen = 0
+    while error is not None and seen < 10:
+        if isinstance(error, TRANSIENT) or "lock" in str(error).lower():
+            return True
+        error, seen = error.__cause__, seen + 1
+    return False
+
+
+_retry = {
+    "retry_delay_seconds": get_settings().retry_delay_seconds,
+    "retry_condition_fn": transient,
+}
+ingest_task = task(jobs.ingest_job, name="ingest", retries=2, **_retry)
+transform_task = task(jobs.transform_job, name="dbt build", retries=1, **_retry)
+train_task = task(jobs.train_job, name="train", retries=1, **_retry)
+score_task = task(jobs.score_job, name="score", retries=1, **_retry)
+drift_task = task(jobs.drift_job, name="drift", retries=1, **_retry)
+outcomes_task = task(jobs.outcomes_job, name="outcomes", retries=1, **_retry)
 
 
 @flow(name="ingest")
@@ -41,15 +61,23 @@ def ingest_flow(as_of: date | None = None) -> int:
 
 
 @flow(name="transform")
-def transform_flow(as_of: date | None = None, select: str | None = None) -> int:
-    """`dbt build`; returns tests passed."""
-    return transform_task(resolve_as_of(as_of), select=select).tests_passed
+def transform_flow(as_of: date | None = None, marts: bool = False) -> int:
+    """`dbt build` of every layer up to features (or of the marts); returns tests passed."""
+    return transform_task(resolve_as_of(as_of), marts=marts).tests_passed
+
+
+@flow(name="refresh")
+def refresh_flow(as_of: date | None = None) -> int:
+    """Daily: ingest then `dbt build` up to the features; returns tests passed."""
+    day = resolve_as_of(as_of)
+    ingest_task(day)
+    return transform_task(day).tests_passed
 
 
 @flow(name="train")
-def train_flow(as_of: date | None = None) -> bool:
+def train_flow(as_of: date | None = None, stop_on_rejection: bool = True) -> bool:
     """Train, gate and promote or reject; returns whether a new champion was promoted."""
-    return train_task(resolve_as_of(as_of)).promoted
+    return train_task(resolve_as_of(as_of), stop_on_rejection=stop_on_rejection).promoted
 
 
 @flow(name="score")
@@ -57,7 +85,7 @@ def score_flow(as_of: date | None = None) -> dict[str, int]:
     """Score with the champion, rebuild the marts, notify CS; returns customers per tier."""
     day = resolve_as_of(as_of)
     result = score_task(day)
-    transform_task(day, select="marts")
+    transform_task(day, marts=True)
     return result.tiers
 
 
@@ -78,12 +106,15 @@ def outcomes_flow(as_of: date | None = None) -> int:
 
 
 @flow(name="weekly")
-def weekly_flow(as_of: date | None = None, train: bool = True) -> dict[str, object]:
-    """ingest -> dbt build -> train -> score (+ marts) -> drift, in that order."""
+def weekly_flow(
+    as_of: date | None = None, train: bool = True, stop_on_rejection: bool = True
+) -> dict[str, object]:
+    """ingest -> dbt build -> train -> score (+ marts) -> drift, in that order; any failed
+    step stops the loop with StepFailed naming it."""
     day = resolve_as_of(as_of)
     ingest_flow(day)
     transform_flow(day)
-    promoted = train_flow(day) if train else False
+    promoted = train_flow(day, stop_on_rejection) if train else False
     tiers = score_flow(day)
     drift = drift_flow(day)
     return {"as_of": day, "promoted": promoted, "tiers": tiers, "drift": drift}

@@ -11,7 +11,7 @@ from datetime import date
 import pandas as pd
 
 from flows.alerts import Alert
-from flows.common import job, notify
+from flows.common import StepFailed, job, notify
 from flows.monitoring_store import save_drift, save_job_run, save_outcomes
 from warehouse.gateway import get_warehouse
 from warehouse.settings import Settings, get_settings
@@ -30,19 +30,33 @@ def ingest_job(as_of: date, settings: Settings | None = None):  # noqa: ANN201
     return summary
 
 
-def transform_job(as_of: date, settings: Settings | None = None, select: str | None = None):  # noqa: ANN201
-    """`dbt build` (models, data tests, unit tests); any failed or skipped node fails it."""
+MARTS = "tag:marts"
+
+
+def transform_job(as_of: date, settings: Settings | None = None, marts: bool = False):  # noqa: ANN201
+    """`dbt build` (models, data tests, unit tests); any failed or skipped node fails it.
+
+    The marts read the predictions, so the loop builds everything else before scoring
+    (`marts=False`) and the marts after it (`marts=True`).
+    """
     from flows.dbt_runner import run_dbt
 
     settings = settings or get_settings()
-    name = "transform" if select is None else f"transform_{select}"
-    with job(name, settings):
-        args = ["build"] + (["--select", select] if select else [])
+    with job("marts" if marts else "transform", settings):
+        args = ["build", "--select", MARTS] if marts else ["build", "--exclude", MARTS]
         return run_dbt(args, settings)
 
 
-def train_job(as_of: date, settings: Settings | None = None):  # noqa: ANN201
-    """Train, register challenger, gate, promote or reject; alert either way."""
+class ChallengerRejected(RuntimeError):
+    """The challenger did not pass its gates; the champion stays."""
+
+
+def train_job(as_of: date, settings: Settings | None = None, stop_on_rejection: bool = True):  # noqa: ANN201
+    """Train, register challenger, gate, promote or reject; alert either way.
+
+    A rejection leaves the champion in place; with `stop_on_rejection` it also stops the loop
+    (StepFailed naming 'train'), so that a person looks before the next scoring.
+    """
     import models_ml
 
     settings = settings or get_settings()
@@ -57,15 +71,6 @@ def train_job(as_of: date, settings: Settings | None = None):  # noqa: ANN201
         f"PR-AUC {result.metrics.get('pr_auc', float('nan')):.3f}",
         *result.reasons,
     )
-    if result.promoted:
-        notify(
-            Alert("model_promoted", "info", f"Model v{result.version} is champion", lines), settings
-        )
-    else:
-        notify(
-            Alert("model_rejected", "warning", f"Challenger v{result.version} rejected", lines),
-            settings,
-        )
     save_job_run(
         get_warehouse(settings),
         "train",
@@ -73,6 +78,14 @@ def train_job(as_of: date, settings: Settings | None = None):  # noqa: ANN201
         "promoted" if result.promoted else "rejected",
         "; ".join(result.reasons),
     )
+    if result.promoted:
+        title = f"Model v{result.version} is champion"
+        notify(Alert("model_promoted", "info", title, lines), settings, "train")
+        return result
+    title = f"Challenger v{result.version} rejected"
+    notify(Alert("model_rejected", "warning", title, lines), settings, "train")
+    if stop_on_rejection:
+        raise StepFailed("train", ChallengerRejected("; ".join(result.reasons) or "rejected"))
     return result
 
 
@@ -96,8 +109,12 @@ def score_job(as_of: date, settings: Settings | None = None):  # noqa: ANN201
             else ""
         ),
     )
-    notify(Alert("scoring_done", "info", f"Churn scores for {as_of} are ready", lines), settings)
     save_job_run(get_warehouse(settings), "score", as_of, "ok", " | ".join(lines))
+    notify(
+        Alert("scoring_done", "info", f"Churn scores for {as_of} are ready", lines),
+        settings,
+        "score",
+    )
     return result
 
 
@@ -154,6 +171,7 @@ def drift_job(as_of: date, settings: Settings | None = None):  # noqa: ANN201
                 tuple(f"{r.feature}: {r.method} {r.score:.3f}" for r in top.itertuples()),
             ),
             settings,
+            "drift",
         )
     return result
 
@@ -202,5 +220,6 @@ def outcomes_job(as_of: date, settings: Settings | None = None, min_auc: float =
                 ),
             ),
             settings,
+            "outcomes",
         )
     return outcomes

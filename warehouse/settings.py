@@ -38,12 +38,16 @@ class Settings(BaseSettings):
     stripe_base_url: str | None = None
     stripe_api_key: SecretStr | None = None
     app_actions_db_url: str | None = None
+    app_snapshot_path: Path | None = None
 
     # modelling
     churn_horizon_days: int = 28
 
     # tracking
     mlflow_tracking_uri: str | None = None
+
+    # orchestration: delay between retries of a transient failure (ingest, MLflow, locks)
+    retry_delay_seconds: int = 30
 
     # alerts and metrics
     slack_webhook_url: SecretStr | None = None
@@ -55,6 +59,9 @@ class Settings(BaseSettings):
     ingestion_http_max_retries: int = 5
     ingestion_http_backoff_seconds: float = 1.0
     ingestion_usage_files_per_batch: int = 8
+
+    # serving: when set, /predict requires this key in the X-API-Key header
+    api_key: SecretStr | None = None
 
     @property
     def warehouse_file(self) -> Path:
@@ -90,6 +97,11 @@ class Settings(BaseSettings):
     def app_actions_db(self) -> str:
         """SQLAlchemy URL of the CS app's own store of actions."""
         return self.app_actions_db_url or f"sqlite:///{self.data_dir / 'app' / 'cs_actions.sqlite'}"
+
+    @property
+    def app_snapshot_file(self) -> Path:
+        """The CS app's read-only copy of the marts (warehouse/snapshot.py publishes it)."""
+        return self.app_snapshot_path or self.data_dir / "app" / "marts.duckdb"
 
     @property
     def metrics_file(self) -> Path:
