@@ -124,6 +124,53 @@ def demo(
     typer.echo("dbt docs:  make docs && .venv/bin/dbt docs serve --profiles-dir profiles")
 
 
+def _run_flow(name: str, as_of: str, **params: object) -> object:
+    """Run one Prefect flow; a failed step prints its name and exits 1."""
+    from flows import flows
+    from flows.common import StepFailed
+
+    flow = getattr(flows, f"{name}_flow")
+    try:
+        return flow(as_of=date.fromisoformat(as_of), **params)
+    except StepFailed as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
+
+
+AsOf = Annotated[str, typer.Option("--as-of", help="the job's date (YYYY-MM-DD), explicit")]
+
+
+@app.command()
+def weekly(
+    as_of: AsOf,
+    train: Annotated[bool, typer.Option(help="train (Sunday job) before scoring")] = True,
+) -> None:
+    """The whole loop as a Prefect flow: ingest, dbt build, train, score, marts, drift."""
+    result = _run_flow("weekly", as_of, train=train)
+    typer.echo(f"weekly loop {as_of}: {result}")
+
+
+@app.command()
+def refresh(as_of: AsOf) -> None:
+    """Prefect flow: ingest every source, then dbt build up to the features."""
+    typer.echo(f"refresh {as_of}: {_run_flow('refresh', as_of)} tests passed")
+
+
+@app.command()
+def drift(
+    as_of: AsOf,
+    retrain: Annotated[bool, typer.Option(help="retrain when the drift is severe")] = True,
+) -> None:
+    """Prefect flow: drift of current features against the champion's training data."""
+    typer.echo(f"drift {as_of}: {_run_flow('drift', as_of, retrain_on_severe=retrain)}")
+
+
+@app.command()
+def outcomes(as_of: AsOf) -> None:
+    """Prefect flow: predictions against what happened, per scoring month."""
+    typer.echo(f"outcomes {as_of}: {_run_flow('outcomes', as_of)} month(s) evaluated")
+
+
 register_ml_commands(app)
 
 if __name__ == "__main__":

@@ -107,7 +107,10 @@ def outcomes_flow(as_of: date | None = None) -> int:
 
 @flow(name="weekly")
 def weekly_flow(
-    as_of: date | None = None, train: bool = True, stop_on_rejection: bool = True
+    as_of: date | None = None,
+    train: bool = True,
+    stop_on_rejection: bool = True,
+    retrain_on_severe_drift: bool = True,
 ) -> dict[str, object]:
     """ingest -> dbt build -> train -> score (+ marts) -> drift, in that order; any failed
     step stops the loop with StepFailed naming it."""
@@ -116,5 +119,5 @@ def weekly_flow(
     transform_flow(day)
     promoted = train_flow(day, stop_on_rejection) if train else False
     tiers = score_flow(day)
-    drift = drift_flow(day)
+    drift = drift_flow(day, retrain_on_severe_drift)
     return {"as_of": day, "promoted": promoted, "tiers": tiers, "drift": drift}

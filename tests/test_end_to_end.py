@@ -6,40 +6,24 @@ test and unit test. Small (1,000 customers) so that it stays a couple of minutes
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 import ingestion
-import simulator
-from flows.dbt_runner import run_dbt
 from flows.report import layer_rows
+from tests.pipeline_fixture import END, SCORED
 from warehouse.gateway import DuckDBWarehouse
 from warehouse.settings import Settings
 
 pytestmark = pytest.mark.slow
 
-START = date(2024, 1, 1)
-END = date(2026, 1, 1)
-
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    data = tmp_path_factory.mktemp("e2e")
-    settings = Settings(data_dir=data)
-    simulator.generate(customers=1_000, seed=7, start=START, end=END, out=data / "sim")
-    for as_of in (END - timedelta(days=14), END):
-        simulator.release(
-            as_of=as_of,
-            sim=data / "sim",
-            out=settings.sources_path,
-            customer_db_url=settings.customer_db,
-        )
-        ingestion.run(settings=settings)
-    run_dbt(["build"], settings)
-    return settings
+def built(pipeline_base: Settings) -> Settings:
+    return pipeline_base
 
 
 def _count(settings: Settings, table: str) -> int:
@@ -73,6 +57,21 @@ def test_training_set_labels_are_plausible(built: Settings) -> None:
     ).iloc[0]
     assert 0.005 < stats.rate < 0.25, f"28-day churn rate {stats.rate} is implausible"
     assert pd.Timestamp(stats["last"]).date() <= END - timedelta(days=built.churn_horizon_days)
+
+
+def test_champion_scores_every_active_customer_with_drivers(built: Settings) -> None:
+    wh = DuckDBWarehouse(built.warehouse_file)
+    for monday in SCORED:
+        active = wh.query(
+            "select count(*) as n from features.customer_features where as_of_date = ?", [monday]
+        ).n[0]
+        batch = wh.query("select * from ml.churn_predictions where as_of_date = ?", [monday])
+        assert len(batch) == active > 0
+        assert batch.customer_id.is_unique
+        assert set(batch.risk_tier) <= {"High", "Medium", "Low"}
+        assert batch.churn_probability.between(0, 1).all()
+        high = batch[batch.risk_tier == "High"]
+        assert len(high) > 0 and high.driver_1.notna().all()
 
 
 def test_reingest_with_nothing_new_adds_no_rows(built: Settings) -> None:
