@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from flows.cli_ml import register as register_ml_commands
+from flows.cli_serve import register as register_serve_commands
 from warehouse.settings import get_settings
 
 app = typer.Typer(help="Customer-churn prediction: one command per job.", no_args_is_help=True)
@@ -172,6 +173,7 @@ def outcomes(as_of: AsOf) -> None:
 
 
 register_ml_commands(app)
+register_serve_commands(app)
 
 if __name__ == "__main__":
     app()

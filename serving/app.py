@@ -1,0 +1,181 @@
+"""The FastAPI app: routes, wiring and the lifespan that follows the champion.
+
+uvicorn serving.app:create_app --factory --host 127.0.0.1 --port 8000
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from models_ml.config import MLConfig
+from serving.config import ServingConfig
+from serving.errors import install_handlers
+from serving.metrics import Metrics, MetricsMiddleware
+from serving.model_holder import ModelHolder, Served
+from serving.openapi import install_openapi
+from serving.predictor import Predictor
+from serving.schemas import (
+    BatchRequest,
+    BatchResponse,
+    ErrorResponse,
+    FeatureInfo,
+    Health,
+    ModelInfo,
+    ModelSchema,
+    Prediction,
+    PredictRequest,
+)
+from serving.security import require_api_key
+from serving.snapshots import SnapshotCache
+from warehouse.settings import Settings, get_settings
+
+DESCRIPTION = """Churn probability, risk tier and the three drivers of one customer or many.
+
+A customer id is scored from `features.customer_features` (latest snapshot, or `as_of_date`)
+exactly as batch scoring scores it; a `features` payload must carry every input of the served
+model (see `GET /model`). Unseen categories are scored as batch does (they weigh nothing).
+Errors share one body (`ErrorResponse`) whose `fields` name what is wrong."""
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    meaning = {
+        401: "API key missing (CHURN_API_KEY is set)",
+        403: "API key wrong",
+        404: "unknown customer, or no snapshot at that as_of_date",
+        422: "invalid request: the fields name each problem",
+        503: "no model loaded, or the warehouse is locked by a writer (Retry-After)",
+    }
+    return {s: {"model": ErrorResponse, "description": meaning[s]} for s in statuses}
+
+
+def _info(served: Served) -> ModelInfo:
+    loaded = served.loaded
+    return ModelInfo(
+        name=loaded.name,
+        version=loaded.version,
+        alias=served.alias,
+        run_id=loaded.run_id,
+        loaded_since=served.loaded_since,
+    )
+
+
+def create_app(
+    settings: Settings | None = None,
+    cfg: MLConfig | None = None,
+    serving: ServingConfig | None = None,
+) -> FastAPI:
+    """The app; the champion is loaded when the app starts (or on the first request)."""
+    settings = settings or get_settings()
+    cfg = cfg or MLConfig()
+    serving = serving or ServingConfig()
+    snapshots = SnapshotCache(settings, cfg, serving)
+    holder = ModelHolder(settings.mlflow_uri, cfg.model_name, serving.alias, snapshots.warm)
+    if not serving.warm_latest:
+        holder.warm = None
+    predictor = Predictor(holder, snapshots, cfg, serving)
+    metrics = Metrics(holder)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        holder.start(serving.poll_seconds)
+        try:
+            yield
+        finally:
+            holder.stop()
+
+    app = FastAPI(
+        title="churn scoring API", version="1", description=DESCRIPTION, lifespan=lifespan
+    )
+    app.state.settings = settings
+    app.state.holder = holder
+    app.state.snapshots = snapshots
+    install_handlers(app)
+    install_openapi(app, holder, cfg.allow_extra_features, settings.api_key is not None)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    guarded = [Depends(require_api_key)]
+
+    @app.post(
+        "/predict",
+        response_model=Prediction,
+        dependencies=guarded,
+        responses=_errors(401, 403, 404, 422, 503),
+        summary="Score one customer (by id) or one feature payload",
+    )
+    def predict(body: PredictRequest) -> Prediction:
+        (prediction,) = predictor.predict([body], batch=False)
+        metrics.predictions.labels(prediction.source).inc()
+        return prediction
+
+    @app.post(
+        "/predict/batch",
+        response_model=BatchResponse,
+        dependencies=guarded,
+        responses=_errors(401, 403, 404, 422, 503),
+        summary="Score up to 1000 requests; any invalid item refuses the batch",
+    )
+    def predict_batch(body: BatchRequest) -> BatchResponse:
+        predictions = predictor.predict(body.requests, batch=True)
+        for source in ("warehouse", "payload"):
+            n = sum(p.source == source for p in predictions)
+            if n:
+                metrics.predictions.labels(source).inc(n)
+        return BatchResponse(predictions=predictions)
+
+    @app.get(
+        "/model",
+        response_model=ModelSchema,
+        dependencies=guarded,
+        responses=_errors(401, 403, 503),
+        summary="The served version and the inputs a payload must carry",
+    )
+    def model() -> ModelSchema:
+        served = holder.require()
+        schema = served.loaded.schema
+        return ModelSchema(
+            model=_info(served),
+            features=[
+                FeatureInfo(name=c, kind=k)
+                for c, k in zip(schema.columns, schema.kinds, strict=True)
+            ],
+            extra_features_allowed=cfg.allow_extra_features,
+        )
+
+    @app.get(
+        "/health",
+        response_model=Health,
+        responses={503: {"model": Health, "description": "no model loaded"}},
+        summary="The served model (name, version, alias, loaded since)",
+    )
+    def health() -> Any:
+        served = holder.served
+        body = Health(
+            status="ok" if served else "unavailable",
+            model=_info(served) if served else None,
+            checked_at=holder.checked_at,
+            problem=holder.problem,
+        )
+        if served is None:
+            return JSONResponse(body.model_dump(mode="json"), status_code=503)
+        return body
+
+    @app.get(
+        "/metrics",
+        response_class=Response,
+        responses={
+            200: {
+                "content": {"text/plain": {"example": "churn_serving_model_up 1.0\n"}},
+                "description": "Prometheus text format",
+            }
+        },
+        summary="Prometheus metrics: requests, latency, errors, model version",
+    )
+    def prometheus(_: Request) -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

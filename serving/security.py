@@ -1,0 +1,33 @@
+"""The optional API key: when CHURN_API_KEY is set, scoring routes need `X-API-Key`.
+
+401 when the header is missing, 403 when it is wrong; compared in constant time. /health and
+/metrics stay open for probes and scrapers (they reveal no customer data).
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from fastapi import Request, Security
+from fastapi.security import APIKeyHeader
+
+from serving.errors import Forbidden, Unauthorized
+
+HEADER = "X-API-Key"
+api_key_header = APIKeyHeader(
+    name=HEADER, auto_error=False, description="Required when CHURN_API_KEY is set."
+)
+
+
+def require_api_key(request: Request, key: str | None = Security(api_key_header)) -> None:
+    """Dependency of the guarded routes."""
+    expected = request.app.state.settings.api_key
+    if expected is None:
+        return
+    if not key:
+        raise Unauthorized(
+            f"missing API key: send it in the {HEADER} header",
+            headers={"WWW-Authenticate": "ApiKey"},
+        )
+    if not hmac.compare_digest(key.encode(), expected.get_secret_value().encode()):
+        raise Forbidden("invalid API key")
