@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 from flows.alerts import Alert, AlertDeliveryError, send
@@ -33,6 +33,31 @@ def notify(alert: Alert, settings: Settings, step: str | None = None) -> None:
             raise StepFailed(f"{step}: notify", exc) from exc
 
 
+TRANSIENT = (ConnectionError, TimeoutError, OSError)
+
+
+def is_transient(error: BaseException | None) -> bool:
+    """A connection refused, a timeout or a locked file may pass by itself; a failed dbt test
+    or a rejected model would fail the same way again."""
+    seen = 0
+    while error is not None and seen < 10:
+        if isinstance(error, TRANSIENT) or "lock" in str(error).lower():
+            return True
+        error, seen = error.__cause__, seen + 1
+    return False
+
+
+def _will_retry(error: BaseException) -> bool:
+    """True inside a Prefect task attempt that Prefect will retry: alert once, at the end."""
+    from prefect.context import TaskRunContext
+
+    context = TaskRunContext.get()
+    if context is None:
+        return False
+    attempts_left = context.task.retries + 1 - context.task_run.run_count
+    return attempts_left > 0 and is_transient(error)
+
+
 @contextmanager
 def job(step: str, settings: Settings | None = None) -> Iterator[JobMetrics]:
     """Run one job: metrics always, a `job_failed` alert and a StepFailed on any error."""
@@ -43,14 +68,9 @@ def job(step: str, settings: Settings | None = None) -> Iterator[JobMetrics]:
     except StepFailed:
         raise
     except Exception as exc:  # noqa: BLE001 - every failure is reported, then re-raised
-        notify(
-            Alert("job_failed", "critical", f"churn job '{step}' failed", (str(exc)[:500],)),
-            settings,
-        )
+        if _will_retry(exc):
+            log.warning("churn job '%s' failed, will retry: %s", step, exc)
+        else:
+            lines = (str(exc)[:500],)
+            notify(Alert("job_failed", "critical", f"churn job '{step}' failed", lines), settings)
         raise StepFailed(step, exc) from exc
-
-
-def run_step(step: str, func: Callable, *args, settings: Settings | None = None, **kwargs):  # noqa: ANN201
-    """Call one function as a named job."""
-    with job(step, settings):
-        return func(*args, **kwargs)

@@ -12,6 +12,7 @@ from datetime import date
 from prefect import flow, task
 
 from flows import jobs
+from flows.common import is_transient
 from warehouse.settings import get_settings
 
 
@@ -27,19 +28,9 @@ def resolve_as_of(as_of: date | None) -> date:
     return scheduled.date()
 
 
-TRANSIENT = (ConnectionError, TimeoutError, OSError)
-
-
 def transient(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect's retry hook
-    """Retry only what may pass by itself: a connection refused, a timeout, a locked file.
-    A failed dbt test or a rejected model would fail the same way again."""
-    error = state.result(raise_on_failure=False)
-    seen = 0
-    while error is not None and seen < 10:
-        if isinstance(error, TRANSIENT) or "lock" in str(error).lower():
-            return True
-        error, seen = error.__cause__, seen + 1
-    return False
+    """Retry only what may pass by itself (see flows.common.is_transient)."""
+    return is_transient(state.result(raise_on_failure=False))
 
 
 _retry = {

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import date
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -103,9 +103,10 @@ def test_dbt_test_failing_stops_at_transform(loop) -> None:
     }
     with DuckDBWarehouse(settings.warehouse_file).connect(read_only=False) as con:
         con.execute(
-            "insert into raw.stripe_events (id, object, type, created, data, _loaded_at, _load_id)"
-            " values ('evt_bad', 'event', 'customer.subscription.updated', 1766000000, ?, "
-            "now()::timestamp, 'test')",
+            "insert into raw.stripe_events (id, object, type, created, data, _loaded_at, "
+            "_load_id, _dlt_load_id, _dlt_id) values ('evt_bad', 'event', "
+            "'customer.subscription.updated', 1766000000, ?, now()::timestamp, 'test', 'test', "
+            "'evt_bad')",
             [json.dumps(bad)],
         )
     with pytest.raises(StepFailed, match="step 'transform' failed") as failure:
@@ -156,7 +157,7 @@ def test_scoring_crash_leaves_last_predictions(loop, monkeypatch) -> None:
     tiers = score_flow(as_of=WEEK)  # rerun after the fix
     assert sum(tiers.values()) > 0
     after = _state(settings)
-    batch = [p for p in after["predictions"] if p["as_of_date"] == date.fromisoformat(str(WEEK))]
+    batch = [p for p in after["predictions"] if pd.Timestamp(p["as_of_date"]) == pd.Timestamp(WEEK)]
     assert len(batch) == 1 and batch[0]["n"] == sum(tiers.values())  # replaced, not duplicated
 
 
