@@ -11,7 +11,7 @@ export DO_NOT_TRACK := 1
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 180
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps demo test test-fast lint format bench docs clean
+.PHONY: help install system-deps demo test test-fast lint format bench docs app clean
 
 help: ## list the commands
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -25,10 +25,11 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP) ## create .venv and install the locked packages (uv, ~1 min cold)
 
-system-deps: ## install the Debian packages the tests start (postgresql, prometheus-pushgateway)
+system-deps: ## install the Debian packages the tests start (postgresql, prometheus-pushgateway, chromium)
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v prometheus-pushgateway >/dev/null || missing="$$missing prometheus-pushgateway"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
@@ -55,8 +56,12 @@ format: install ## apply ruff formatting and fixes
 bench: install ## print the performance figures (see README)
 	$(BIN)/python -m bench
 
-docs: install ## build the dbt docs site offline (target/index.html)
-	$(BIN)/dbt docs generate --profiles-dir profiles
+docs: install ## build the dbt docs site offline (target/static_index.html, one file)
+	$(BIN)/dbt docs generate --static --profiles-dir profiles
+	@echo "open target/static_index.html, or: $(BIN)/dbt docs serve --profiles-dir profiles"
+
+app: install ## the CS manager's app (Streamlit) on the published snapshot
+	$(BIN)/streamlit run dashboards/app.py
 
 clean: ## remove generated data (keeps .venv)
 	rm -rf data target logs test-output

@@ -1,7 +1,9 @@
-"""`make bench`: print the measured figures of every part, as a markdown table per part.
+"""`make bench`: print the measured figures of every part, as markdown tables.
 
-Sizes are flags so a laptop can run the small ones and a bigger box the 1M ones:
-`python -m bench --customers 100000 --customers 1000000`.
+Sizes are flags so a laptop runs the small ones and a bigger box the 1M ones:
+    python -m bench --customers 100000 --customers 1000000
+    python -m bench --part ml --train-rows 100000 --train-rows 1000000 --score-rows 1000000
+    python -m bench --part serving
 """
 
 from __future__ import annotations
@@ -22,24 +24,57 @@ def _table(title: str, rows: list[tuple[str, str]]) -> None:
         typer.echo(f"| {key} | {value} |")
 
 
+def _pipeline(sizes: list[int], start: str, end: str, workdir: Path, keep: bool) -> None:
+    from bench import pipeline
+
+    for size in sizes:
+        target = workdir / f"pipeline-{size}"
+        shutil.rmtree(target, ignore_errors=True)
+        figures = pipeline.run(size, date.fromisoformat(start), date.fromisoformat(end), target)
+        _table(f"pipeline at {size:,} customers ({start} to {end})", figures.rows())
+        if figures.quality is not None:
+            _table(f"model quality at {size:,} customers", figures.quality.rows_table())
+        if not keep:
+            shutil.rmtree(target, ignore_errors=True)
+
+
+def _ml(train_rows: list[int], score_rows: list[int]) -> None:
+    from models_ml import bench as ml_bench
+
+    for rows in train_rows:
+        result = ml_bench.bench_training(rows)
+        _table(
+            f"training on {rows:,} synthetic rows", [(k, f"{v:,.2f}") for k, v in result.items()]
+        )
+    for rows in score_rows:
+        result = ml_bench.bench_scoring(rows)
+        _table(
+            f"batch scoring of {rows:,} customers (HGB champion)",
+            [(k, f"{v:,.3f}" if isinstance(v, float) else str(v)) for k, v in result.items()],
+        )
+
+
 @app.command()
 def main(
+    part: Annotated[list[str] | None, typer.Option(help="pipeline, ml, serving")] = None,
     customers: Annotated[list[int] | None, typer.Option(help="pipeline sizes")] = None,
+    train_rows: Annotated[list[int] | None, typer.Option()] = None,
+    score_rows: Annotated[list[int] | None, typer.Option()] = None,
     start: Annotated[str, typer.Option()] = "2024-01-01",
     end: Annotated[str, typer.Option()] = "2026-01-01",
     workdir: Annotated[Path, typer.Option()] = Path("data/bench"),
     keep: Annotated[bool, typer.Option(help="keep the bench warehouses")] = False,
 ) -> None:
-    """Run the pipeline benchmark at each size and print the figures."""
-    from bench import pipeline
+    """Run the chosen benchmarks (all by default) and print their figures."""
+    parts = part or ["pipeline", "ml", "serving"]
+    if "pipeline" in parts:
+        _pipeline(customers or [5_000, 100_000], start, end, workdir, keep)
+    if "ml" in parts:
+        _ml(train_rows or [100_000, 1_000_000], score_rows or [200_000, 1_000_000])
+    if "serving" in parts:
+        from bench import serving
 
-    for size in customers or [100_000]:
-        target = workdir / f"pipeline-{size}"
-        shutil.rmtree(target, ignore_errors=True)
-        figures = pipeline.run(size, date.fromisoformat(start), date.fromisoformat(end), target)
-        _table(f"pipeline at {size:,} customers ({start} to {end})", figures.rows())
-        if not keep:
-            shutil.rmtree(target, ignore_errors=True)
+        serving.main([])
 
 
 if __name__ == "__main__":

@@ -89,6 +89,37 @@ def transform(
 
 
 @app.command()
+def publish() -> None:
+    """Publish the marts as the app's read-only snapshot (done after every marts build)."""
+    from warehouse.snapshot import publish_app_snapshot
+
+    typer.echo(publish_app_snapshot(get_settings()).describe())
+
+
+@app.command("app")
+def run_app(
+    port: Annotated[int, typer.Option(help="port on 127.0.0.1")] = 8501,
+) -> None:
+    """Open the CS manager's app (Streamlit) on the published snapshot."""
+    import subprocess
+    import sys
+
+    app_file = Path(__file__).resolve().parent.parent / "dashboards" / "app.py"
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app_file),
+        "--server.address",
+        "127.0.0.1",
+        "--server.port",
+        str(port),
+    ]
+    raise typer.Exit(subprocess.call(command))
+
+
+@app.command()
 def status() -> None:
     """Rows per warehouse layer, and where the warehouse file is."""
     from flows.report import layer_rows

@@ -76,7 +76,6 @@ def run_dbt(
     from dbt.cli.main import dbtRunner
 
     settings = settings or get_settings()
-    os.environ.update(dbt_env(settings))
     command = [
         *args,
         "--project-dir",
@@ -88,10 +87,19 @@ def run_dbt(
     ]
     if dbt_vars:
         command += ["--vars", json.dumps(dbt_vars)]
+    # dbt reads its target through env_var(); set it for this call only, because the same
+    # variable names configure this process's settings and must not leak into later jobs
+    saved = {key: os.environ.get(key) for key in dbt_env(settings)}
+    os.environ.update(dbt_env(settings))
     try:
         result = dbtRunner().invoke(command)
     finally:
         _release_warehouse(settings)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     summary = DbtRunSummary(command=command)
     results = getattr(result.result, "results", None) or []
     for node_result in results:

@@ -44,7 +44,13 @@ def transform_job(as_of: date, settings: Settings | None = None, marts: bool = F
     settings = settings or get_settings()
     with job("marts" if marts else "transform", settings):
         args = ["build", "--select", MARTS] if marts else ["build", "--exclude", MARTS]
-        return run_dbt(args, settings)
+        summary = run_dbt(args, settings)
+        if marts:
+            # the app reads a snapshot, never the file a pipeline may be writing
+            from warehouse.snapshot import publish_app_snapshot
+
+            publish_app_snapshot(settings)
+        return summary
 
 
 class ChallengerRejected(RuntimeError):

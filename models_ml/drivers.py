@@ -120,7 +120,8 @@ def render(phrase: Phrase, values: np.ndarray) -> np.ndarray:
         keys = np.asarray(values, dtype=object)
     else:
         keys = _shown(phrase, np.asarray(values, dtype=np.float64))
-    unique, inverse = np.unique(keys, return_inverse=True)
+    # hashing (factorize) rather than sorting (np.unique): NaN is kept as a key of its own
+    inverse, unique = pd.factorize(keys, use_na_sentinel=False)
     texts = np.array([_one(phrase, key) for key in unique], dtype=object)
     return texts[inverse.reshape(-1)]
 
@@ -130,7 +131,8 @@ def _shown(phrase: Phrase, v: np.ndarray) -> np.ndarray:
     if phrase.fmt == "flag":
         return np.where(np.isnan(v), np.nan, (v > 0.5).astype(np.float64))
     scaled = v * 100 if phrase.fmt in ("pct", "ratio_pct") else v
-    return np.round(scaled, 2 if phrase.fmt == "num" else 0)
+    # + 0.0 turns -0.0 into 0.0, so a value that rounds to zero is one key (and never "-0")
+    return np.round(scaled, 2 if phrase.fmt == "num" else 0) + 0.0
 
 
 def _one(phrase: Phrase, key) -> str:  # noqa: ANN001 - a str (text) or a float
@@ -155,29 +157,70 @@ def _one(phrase: Phrase, key) -> str:  # noqa: ANN001 - a str (text) or a float
     return template.replace("{v}", shown).replace("{s}", plural)
 
 
+@dataclass(frozen=True)
+class TopContributions:
+    """Per row, the `k` largest contributions (descending) and their input columns."""
+
+    order: np.ndarray  # (rows, k) schema column indices
+    chosen: np.ndarray  # (rows, k) contributions
+
+    @classmethod
+    def concat(cls, parts: list[TopContributions]) -> TopContributions:
+        """Rows of several chunks, in order."""
+        if len(parts) == 1:
+            return parts[0]
+        return cls(
+            np.concatenate([p.order for p in parts]), np.concatenate([p.chosen for p in parts])
+        )
+
+
+def top_contributions(contributions: np.ndarray, k: int = TOP_DRIVERS) -> TopContributions:
+    """The `k` largest contributions of each row, largest first (row by row, so chunks of
+    rows give the same result as the whole matrix)."""
+    k = min(k, contributions.shape[1])
+    top = np.argpartition(-contributions, k - 1, axis=1)[:, :k]
+    within = np.argsort(-np.take_along_axis(contributions, top, axis=1), axis=1, kind="stable")
+    order = np.take_along_axis(top, within, axis=1)
+    return TopContributions(order, np.take_along_axis(contributions, order, axis=1))
+
+
 def top_drivers(
-    contributions: np.ndarray,
+    contributions: np.ndarray | TopContributions,
     raw: pd.DataFrame,
     schema: FeatureSchema,
     k: int = TOP_DRIVERS,
 ) -> list[np.ndarray]:
     """`k` object arrays of phrases (None where fewer than k inputs push risk up).
 
-    `raw` is the prepared input frame (schema order), so phrases show the values the model saw.
+    `contributions` is the full (rows x inputs) matrix or its `top_contributions`; `raw` is
+    the prepared input frame (schema order), so phrases show the values the model saw. Each
+    feature's phrases are rendered once for all ranks, from its distinct shown values.
     """
-    n = contributions.shape[0]
-    k = min(k, contributions.shape[1])
-    top = np.argpartition(-contributions, k - 1, axis=1)[:, :k]
-    within = np.argsort(-np.take_along_axis(contributions, top, axis=1), axis=1, kind="stable")
-    order = np.take_along_axis(top, within, axis=1)
-    chosen = np.take_along_axis(contributions, order, axis=1)
+    top = (
+        contributions
+        if isinstance(contributions, TopContributions)
+        else top_contributions(contributions, k)
+    )
+    k = min(k, top.order.shape[1])
+    n = top.order.shape[0]
     out = [np.full(n, None, dtype=object) for _ in range(TOP_DRIVERS)]
-    for rank in range(k):
-        pushes = chosen[:, rank] > MIN_CONTRIBUTION
-        features = order[:, rank]
-        for j in np.unique(features[pushes]):
-            rows = np.flatnonzero(pushes & (features == j))
-            name = schema.columns[j]
-            phrase = phrase_for(name, schema.kinds[j])
-            out[rank][rows] = render(phrase, raw[name].to_numpy()[rows])
+    pushes = top.chosen[:, :k] > MIN_CONTRIBUTION
+    rows, ranks = np.nonzero(pushes)
+    features = top.order[rows, ranks]
+    # group the (row, rank) cells by feature: one sort instead of a pass per feature and rank
+    by_feature = np.argsort(features, kind="stable")
+    features, rows, ranks = features[by_feature], rows[by_feature], ranks[by_feature]
+    bounds = np.flatnonzero(np.diff(features)) + 1
+    starts = np.concatenate(([0], bounds))
+    ends = np.concatenate((bounds, [len(features)]))
+    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+        if start == end:
+            continue
+        j = int(features[start])
+        name = schema.columns[j]
+        cells_rows, cells_ranks = rows[start:end], ranks[start:end]
+        texts = render(phrase_for(name, schema.kinds[j]), raw[name].to_numpy()[cells_rows])
+        for rank in range(k):
+            at = cells_ranks == rank
+            out[rank][cells_rows[at]] = texts[at]
     return out

@@ -83,9 +83,9 @@ def test_customer_view_shows_history_drivers_and_app_actions(app_env):
     assert "Why this score" in text and "Recent activity" in text
     # the action logged in the app went through ingestion and dbt into the marts
     frames = [d.value for d in at.dataframe]
-    assert any(
-        "source_system" in f.columns and (f["source_system"] == "app").any() for f in frames
-    ), "the app's CS action should be among the customer's recent actions"
+    assert any("Logged in" in f.columns and (f["Logged in"] == "this app").any() for f in frames), (
+        "the app's CS action should be among the customer's recent actions"
+    )
 
 
 def test_action_form_refuses_bad_input_and_saves_good_input_once(app_env):

@@ -116,6 +116,7 @@ def test_publish_replaces_the_file_a_reader_has_open(app_data, tmp_path):
 def test_publish_without_a_warehouse_says_what_to_run(tmp_path):
     from warehouse.settings import Settings
 
+    settings = Settings(data_dir=tmp_path, warehouse_path=tmp_path / "warehouse.duckdb")
     with pytest.raises(WarehouseError, match="churn demo"):
-        publish_app_snapshot(Settings(data_dir=tmp_path))
+        publish_app_snapshot(settings)
     assert not (tmp_path / "app" / "marts.duckdb").exists()

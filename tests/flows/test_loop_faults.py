@@ -49,7 +49,7 @@ def _state(settings: Settings) -> dict:
 
     wh = DuckDBWarehouse(settings.warehouse_file)
     predictions = wh.query(
-        "select as_of_date, model_version, count(*) as n, sum(churn_probability) as p "
+        "select as_of_date, model_version, count(*) as n, round(sum(churn_probability), 6) as p "
         "from ml.churn_predictions group by all order by all"
     )
     raw = {

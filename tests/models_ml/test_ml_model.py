@@ -133,3 +133,39 @@ def test_training_ignores_row_order(fitted):
         again["hgb"].model.predict_proba(X), results["hgb"].model.predict_proba(X), atol=1e-12
     )
     assert again["hgb"].metrics == results["hgb"].metrics
+
+
+def test_binning_from_the_prepared_frame_matches_the_models_own_bin_mapper(fitted):
+    from models_ml.attribution import _Binner
+
+    _, schema, split, results = fitted
+    model = results["hgb"].model
+    odd = split.holdout.copy()
+    odd.loc[odd.index[:20], "plan"] = "platinum"  # unseen category: every one-hot column 0
+    odd.loc[odd.index[20:40], "industry"] = None
+    odd.loc[odd.index[40:60], ["logins_30d", "mrr"]] = np.nan
+    X = prepare_inputs(odd, schema)
+    clf = model[-1]
+    binner = _Binner(model.named_steps["prep"], clf, model)
+    assert binner.plan is not None  # the fast path, not the fallback
+    expected = clf._bin_mapper.transform(np.asarray(model[:-1].transform(X), dtype=np.float64))
+    np.testing.assert_array_equal(binner(X), expected)
+
+
+@pytest.mark.parametrize("name", ["logreg", "hgb"])
+def test_attribution_in_chunks_equals_one_pass(fitted, name):
+    from models_ml.attribution import attribute_chunks
+    from models_ml.drivers import top_contributions
+
+    _, schema, split, results = fitted
+    model = results[name].model
+    X = prepare_inputs(split.holdout, schema)
+    whole = attribute(model, X, schema)
+    parts = list(attribute_chunks(model, X, schema, chunk_rows=97))
+    assert [start for start, _ in parts] == list(range(0, len(X), 97))
+    chunked = np.concatenate([a.contributions for _, a in parts])
+    np.testing.assert_array_equal(chunked, whole.contributions)
+    top = top_contributions(whole.contributions)
+    assert top_drivers(top, X, schema)[0].tolist() == (
+        top_drivers(whole.contributions, X, schema)[0].tolist()
+    )

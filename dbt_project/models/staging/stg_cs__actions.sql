@@ -1,3 +1,14 @@
+-- depends_on: {{ source('app', 'app_cs_actions') }}
+{#- raw.app_cs_actions appears once the CS app has logged an action and ingestion has landed it
+    (dlt creates no table for an empty store): read it when it exists. The var
+    include_app_cs_actions forces it (true/false); `auto`, the default, checks the warehouse. -#}
+{%- set app_mode = var('include_app_cs_actions', 'auto') | string | lower -%}
+{%- if app_mode == 'auto' -%}
+    {%- set include_app = relation_exists(source('app', 'app_cs_actions')) -%}
+{%- else -%}
+    {%- set include_app = app_mode in ['true', '1', 'yes'] -%}
+{%- endif %}
+
 with
 
 crm_actions as (
@@ -17,7 +28,7 @@ crm_actions as (
 
 ),
 
-{% if var('include_app_cs_actions', false) | as_bool %}
+{% if include_app %}
     app_actions as (
 
         select
@@ -39,7 +50,7 @@ crm_actions as (
 unioned as (
 
     select * from crm_actions
-    {% if var('include_app_cs_actions', false) | as_bool %}
+    {% if include_app %}
         union all
         select * from app_actions
     {% endif %}

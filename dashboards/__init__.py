@@ -1,0 +1,1 @@
+"""The CS manager's Streamlit app: reads only the published marts snapshot."""

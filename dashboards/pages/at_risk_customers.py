@@ -1,0 +1,360 @@
+"""At-risk customers: this week's list with filters, counts in context, a customer view, CSV
+export and the form that logs a CS action."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from dashboards.data import (
+    TIER_COLORS,
+    TIERS,
+    load,
+    money,
+    pct,
+    published_caption,
+    require,
+    settings,
+    tier_definition,
+)
+from warehouse.cs_actions_store import (
+    ACTION_TYPES,
+    OUTCOMES,
+    ActionInvalid,
+    CsAction,
+    list_actions,
+    new_action_id,
+    record_action,
+)
+
+SORTS = {
+    "Risk (highest first)": ("churn_probability", False),
+    "MRR at risk (highest first)": ("mrr_at_risk", False),
+    "Risk increase since last week": ("probability_change", False),
+    "Company name": ("company_name", True),
+}
+
+st.title("At-risk customers")
+customers = require(
+    "at_risk_customers",
+    "No predictions yet: the marts are built but nothing has been scored. Train a model, "
+    "score a Monday, rebuild the marts and publish.",
+)
+cutoffs = load("risk_tier_cutoffs")
+as_of = pd.Timestamp(customers["as_of_date"].max())
+st.caption(
+    f"Scores of Monday {as_of:%Y-%m-%d} · model v{customers['model_version'].iloc[0]} · "
+    + published_caption()
+)
+st.caption(tier_definition(cutoffs, as_of))
+
+# ---------- headline: this week against the previous scored week
+by_tier = customers["risk_tier"].value_counts()
+previous_high = None
+if cutoffs is not None and len(cutoffs) > 1:
+    ordered = cutoffs.sort_values("as_of_date")
+    previous_high = int(ordered.iloc[-2]["high_customers"])
+high_now = int(by_tier.get("High", 0))
+cols = st.columns(4)
+cols[0].metric(
+    "High-risk accounts",
+    f"{high_now:,}",
+    delta=None if previous_high is None else f"{high_now - previous_high:+,} vs last week",
+    delta_color="inverse",
+    help="Accounts in High that are still customers; the tier definition counts every account "
+    "scored that week, including any that have cancelled since.",
+)
+high_rows = customers[customers["risk_tier"] == "High"]
+cols[1].metric("MRR of High-risk accounts", money(high_rows["mrr"].sum()))
+cols[2].metric(
+    "Expected MRR at risk (all accounts)",
+    money(customers["mrr_at_risk"].sum()),
+    help="Sum of MRR × churn probability: the MRR expected to cancel within 28 days.",
+)
+rising = customers[customers["previous_tier"].notna() & (customers["risk_tier"] == "High")]
+newly_high = int((rising["previous_tier"] != "High").sum())
+cols[3].metric("Newly High this week", f"{newly_high:,}")
+
+# ---------- filters
+with st.container(border=True):
+    f1, f2, f3, f4 = st.columns(4)
+    tiers = f1.pills(
+        "Tier",
+        TIERS,
+        selection_mode="multi",
+        key="tier_filter",
+        help="None selected = every tier",
+    )
+    owners = f2.multiselect(
+        "Account owner", sorted(customers["account_owner"].dropna().unique()), key="owner_filter"
+    )
+    plans = f3.multiselect("Plan", sorted(customers["plan"].dropna().unique()), key="plan_filter")
+    segments = f4.multiselect(
+        "Segment (industry)", sorted(customers["industry"].dropna().unique()), key="segment_filter"
+    )
+    s1, s2 = st.columns([2, 1])
+    search = s1.text_input(
+        "Search by company name or customer id", key="search", placeholder="e.g. Acme or C0000042"
+    )
+    sort_label = s2.selectbox("Sort by", list(SORTS), key="sort")
+
+shown = customers[customers["risk_tier"].isin(tiers or TIERS)]
+if owners:
+    shown = shown[shown["account_owner"].isin(owners)]
+if plans:
+    shown = shown[shown["plan"].isin(plans)]
+if segments:
+    shown = shown[shown["industry"].isin(segments)]
+if search.strip():
+    needle = search.strip().lower()
+    shown = shown[
+        shown["company_name"].fillna("").str.lower().str.contains(needle, regex=False)
+        | shown["customer_id"].str.lower().str.contains(needle, regex=False)
+    ]
+column, ascending = SORTS[sort_label]
+shown = shown.sort_values(column, ascending=ascending, na_position="last", kind="stable")
+
+st.markdown(
+    f"**{len(shown):,} of {len(customers):,} accounts**, {money(shown['mrr'].sum())} MRR, "
+    f"{money(shown['mrr_at_risk'].sum())} expected MRR at risk"
+)
+
+table = pd.DataFrame(
+    {
+        "Company": shown["company_name"],
+        "Customer": shown["customer_id"],
+        "Tier": shown["risk_tier"],
+        "Churn risk": shown["churn_probability"] * 100,
+        "Change (pts)": shown["probability_change"] * 100,
+        "Why": shown[["driver_1", "driver_2", "driver_3"]].apply(
+            lambda r: "; ".join(d for d in r if isinstance(d, str) and d), axis=1
+        ),
+        "Owner": shown["account_owner"],
+        "Plan": shown["plan"],
+        "MRR": shown["mrr"],
+        "MRR at risk": shown["mrr_at_risk"],
+        "Last CS contact": pd.to_datetime(shown["last_cs_contact_at"]).dt.date,
+    }
+)
+st.dataframe(
+    table,
+    hide_index=True,
+    width="stretch",
+    height=min(420, 38 + 35 * max(len(table), 1)),
+    column_config={
+        "Churn risk": st.column_config.ProgressColumn(
+            "Churn risk", format="%.1f%%", min_value=0, max_value=100
+        ),
+        "Change (pts)": st.column_config.NumberColumn(
+            "Change (pts)", format="%+.1f", help="Change of churn risk since the previous week"
+        ),
+        "MRR": st.column_config.NumberColumn("MRR", format="$%.0f"),
+        "MRR at risk": st.column_config.NumberColumn(
+            "MRR at risk", format="$%.0f", help="MRR × churn risk"
+        ),
+        "Why": st.column_config.TextColumn("Why (top drivers)", width="large"),
+    },
+)
+st.download_button(
+    "Download these accounts (CSV)",
+    shown.to_csv(index=False).encode(),
+    file_name=f"at_risk_customers_{as_of:%Y-%m-%d}.csv",
+    mime="text/csv",
+    disabled=shown.empty,
+)
+
+# ---------- one customer
+st.divider()
+if shown.empty:
+    st.info("No account matches these filters.")
+    st.stop()
+labels = {
+    row.customer_id: f"{row.company_name} ({row.customer_id}) · {row.risk_tier} "
+    f"{pct(row.churn_probability, 1)}"
+    for row in shown.itertuples()
+}
+chosen = st.selectbox("Customer", list(labels), format_func=labels.__getitem__, key="customer_pick")
+row = customers[customers["customer_id"] == chosen].iloc[0]
+st.subheader(f"{row['company_name']} · {row['customer_id']}")
+st.caption(
+    f"Owner {row['account_owner']} · {row['plan']} plan · {row['industry']} · "
+    f"{row['contract_type']} contract · renews in {row['days_to_renewal']:.0f} days"
+    if pd.notna(row.get("days_to_renewal"))
+    else f"Owner {row['account_owner']} · {row['plan']} plan · {row['industry']}"
+)
+m1, m2, m3, m4 = st.columns(4)
+m1.metric(
+    "Churn risk",
+    pct(row["churn_probability"], 1),
+    delta=None
+    if pd.isna(row["probability_change"])
+    else f"{row['probability_change'] * 100:+.1f} pts vs last week",
+    delta_color="inverse",
+)
+m2.metric(
+    "Tier",
+    str(row["risk_tier"]),
+    delta=None if pd.isna(row["previous_tier"]) else f"was {row['previous_tier']} last week",
+    delta_color="off",
+    delta_arrow="off",
+)
+m3.metric(
+    "MRR",
+    money(row["mrr"]),
+    delta=f"{money(row['mrr_at_risk'])} expected at risk",
+    delta_color="off",
+    delta_arrow="off",
+)
+m4.metric(
+    "Last CS contact",
+    "never"
+    if pd.isna(row["last_cs_contact_at"])
+    else f"{pd.Timestamp(row['last_cs_contact_at']):%Y-%m-%d}",
+    delta=None
+    if pd.isna(row["last_cs_action_type"])
+    else str(row["last_cs_action_type"]).replace("_", " "),
+    delta_color="off",
+    delta_arrow="off",
+)
+
+left, right = st.columns([3, 2])
+with right:
+    st.markdown("**Why this score**")
+    drivers = [d for d in (row["driver_1"], row["driver_2"], row["driver_3"]) if isinstance(d, str)]
+    st.markdown("\n".join(f"{i}. {d}" for i, d in enumerate(drivers, 1)) or "No drivers recorded.")
+
+history = load("customer_risk_history")
+history = (
+    history[history["customer_id"] == chosen].sort_values("as_of_date")
+    if history is not None
+    else pd.DataFrame()
+)
+with left:
+    st.markdown("**Churn risk, week by week**")
+    if history.empty:
+        st.caption("No score history.")
+    else:
+        points = history.assign(risk=history["churn_probability"])
+        line = (
+            alt.Chart(points)
+            .mark_line(point=True, color="#34495e")
+            .encode(
+                x=alt.X("as_of_date:T", title=None),
+                y=alt.Y("risk:Q", title="churn risk", axis=alt.Axis(format="%")),
+                tooltip=[
+                    alt.Tooltip("as_of_date:T", title="week"),
+                    alt.Tooltip("risk:Q", format=".1%"),
+                    "risk_tier",
+                ],
+            )
+        )
+        layers = [line]
+        if cutoffs is not None and not cutoffs.empty:
+            latest_cut = cutoffs.sort_values("as_of_date").iloc[-1]
+            for tier in ("High", "Medium"):
+                value = latest_cut[f"{tier.lower()}_min_probability"]
+                if pd.notna(value):
+                    layers.append(
+                        alt.Chart(pd.DataFrame({"y": [value], "tier": [f"{tier} from"]}))
+                        .mark_rule(strokeDash=[4, 4], color=TIER_COLORS[tier])
+                        .encode(y="y:Q", tooltip=["tier", alt.Tooltip("y:Q", format=".1%")])
+                    )
+        st.altair_chart(alt.layer(*layers).properties(height=220), width="stretch")
+        st.caption("Dashed lines: where High (red) and Medium (orange) began this week.")
+
+st.markdown("**Recent activity**")
+if not history.empty:
+    activity = history.tail(8).sort_values("as_of_date", ascending=False)
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "Week": pd.to_datetime(activity["as_of_date"]).dt.date,
+                "Risk": activity["churn_probability"] * 100,
+                "Logins (7d)": activity["logins_7d"],
+                "Logins (30d)": activity["logins_30d"],
+                "Active users (30d)": activity["active_users_30d"],
+                "Open tickets": activity["open_tickets"],
+                "Tickets (90d)": activity["tickets_90d"],
+                "Failed payments (90d)": activity["failed_payments_90d"],
+                "CS contacts (90d)": activity["cs_contacts_90d"],
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+        column_config={"Risk": st.column_config.NumberColumn("Risk", format="%.1f%%")},
+    )
+actions = load("customer_recent_actions")
+actions = actions[actions["customer_id"] == chosen] if actions is not None else pd.DataFrame()
+pending = list_actions(settings(), customer_id=chosen)
+if not actions.empty:
+    pending = pending[~pending["action_id"].isin(actions["action_id"])]
+ACTION_LABELS = {
+    "action_at": "When",
+    "action_type": "Action",
+    "performed_by": "By",
+    "outcome": "Outcome",
+    "note": "Note",
+    "source_system": "Logged in",
+}
+
+
+def _actions_table(frame: pd.DataFrame) -> pd.DataFrame:
+    table = frame.sort_values("action_at", ascending=False)
+    table = table[[c for c in ACTION_LABELS if c in table.columns]].rename(columns=ACTION_LABELS)
+    table["Action"] = table["Action"].str.replace("_", " ")
+    if "Logged in" in table.columns:
+        table["Logged in"] = table["Logged in"].map({"crm": "CRM", "app": "this app"})
+    return table
+
+
+st.markdown("**CS actions**")
+if actions.empty and pending.empty:
+    st.caption("No CS actions recorded for this customer.")
+if not pending.empty:
+    st.caption("Logged in this app; they reach the scores after the next pipeline run:")
+    st.dataframe(_actions_table(pending), hide_index=True, width="stretch")
+if not actions.empty:
+    st.dataframe(_actions_table(actions), hide_index=True, width="stretch")
+
+# ---------- log a CS action
+st.markdown("**Log a CS action**")
+id_key = f"action_id_{chosen}"
+if id_key not in st.session_state:
+    st.session_state[id_key] = new_action_id()
+with st.form("log_action", clear_on_submit=True):
+    a1, a2, a3 = st.columns(3)
+    action_type = a1.radio(
+        "Action",
+        ACTION_TYPES,
+        format_func=lambda a: a.replace("_", " ").capitalize(),
+        horizontal=True,
+        key="action_type",
+    )
+    outcome = a2.selectbox(
+        "Outcome", ["(none yet)", *OUTCOMES], key="action_outcome", help="What came of it"
+    )
+    performed_by = a3.text_input(
+        "Performed by", value=str(row["account_owner"] or ""), key="action_by"
+    )
+    note = st.text_area("Note", key="action_note", max_chars=None, height=80)
+    submitted = st.form_submit_button("Save action", type="primary")
+if submitted:
+    action = CsAction(
+        customer_id=chosen,
+        action_type=action_type,
+        performed_by=performed_by,
+        outcome=None if outcome == "(none yet)" else outcome,
+        note=note or None,
+        action_id=st.session_state[id_key],
+    )
+    try:
+        saved = record_action(action, settings(), known_customers=set(customers["customer_id"]))
+    except ActionInvalid as exc:
+        st.error("Not saved: " + " ".join(exc.problems))
+    else:
+        st.session_state[id_key] = new_action_id()
+        st.success(
+            f"Saved {action_type.replace('_', ' ')} for {row['company_name']} ({saved}). It "
+            "reaches the features and the save rate after the next ingest and dbt build."
+        )

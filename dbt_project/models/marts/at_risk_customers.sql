@@ -1,0 +1,75 @@
+-- the CS manager's list: every active customer's latest score, what changed since the previous
+-- scored week, why, who owns the account, the money at stake and the last CS contact
+
+with
+
+history as (
+
+    select * from {{ ref('customer_risk_history') }}
+
+),
+
+churn_dates as (
+
+    select * from {{ ref('int_customer_churn_dates') }}
+
+),
+
+actions as (
+
+    select * from {{ ref('int_cs_action_facts') }}
+
+),
+
+latest_week as (
+
+    select max(as_of_date) as as_of_date
+    from history
+
+),
+
+---------- customers who cancelled after their score are no longer at risk: they are gone
+latest as (
+
+    select history.*
+
+    from history
+    inner join latest_week
+        on history.as_of_date = latest_week.as_of_date
+    left join churn_dates
+        on history.customer_id = churn_dates.customer_id
+    where churn_dates.customer_id is null
+
+),
+
+last_contact as (
+
+    select
+        customer_id,
+        action_at as last_cs_contact_at,
+        action_type as last_cs_action_type,
+        outcome as last_cs_outcome,
+        row_number() over (
+            partition by customer_id order by action_at desc, action_id desc
+        ) as recency
+
+    from actions
+
+),
+
+final as (
+
+    select
+        latest.*,
+        last_contact.last_cs_contact_at,
+        last_contact.last_cs_action_type,
+        last_contact.last_cs_outcome
+
+    from latest
+    left join last_contact
+        on latest.customer_id = last_contact.customer_id
+            and last_contact.recency = 1
+
+)
+
+select * from final

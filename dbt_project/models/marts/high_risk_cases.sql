@@ -1,0 +1,103 @@
+-- one row per customer per scoring month in which they were High risk: the first High week of
+-- the month, whether CS contacted them within the horizon after it, and whether they were still
+-- active when the horizon passed (known only once it has passed)
+
+{%- set horizon = var('churn_horizon_days') %}
+
+with
+
+history as (
+
+    select * from {{ ref('customer_risk_history') }}
+
+),
+
+actions as (
+
+    select * from {{ ref('int_cs_action_facts') }}
+
+),
+
+churn_dates as (
+
+    select * from {{ ref('int_customer_churn_dates') }}
+
+),
+
+data_end as (
+
+    select max(latest_data_date) as latest_data_date
+    from {{ ref('int_customer_weeks') }}
+
+),
+
+flagged as (
+
+    select
+        customer_id,
+        cast({{ dbt.date_trunc('month', 'as_of_date') }} as date) as scoring_month,
+        min(as_of_date) as flagged_date
+
+    from history
+    where risk_tier = 'High'
+    group by customer_id, cast({{ dbt.date_trunc('month', 'as_of_date') }} as date)
+
+),
+
+cases as (
+
+    select
+        flagged.customer_id,
+        flagged.scoring_month,
+        flagged.flagged_date,
+        {{ add_days('flagged.flagged_date', horizon) }} as horizon_end_date
+
+    from flagged
+
+),
+
+contacts as (
+
+    select
+        cases.customer_id,
+        cases.scoring_month,
+        count(*) as cs_actions,
+        min(actions.action_date) as first_cs_action_date
+
+    from cases
+    inner join actions
+        on cases.customer_id = actions.customer_id
+            and cases.flagged_date <= actions.action_date
+            and cases.horizon_end_date > actions.action_date
+    group by cases.customer_id, cases.scoring_month
+
+),
+
+final as (
+
+    select
+        cases.customer_id,
+        cases.scoring_month,
+        cases.flagged_date,
+        cases.horizon_end_date,
+        coalesce(contacts.cs_actions, 0) as cs_actions,
+        contacts.first_cs_action_date,
+        contacts.customer_id is not null as cs_contacted,
+        churn_dates.churn_date,
+        cases.horizon_end_date <= data_end.latest_data_date as horizon_passed,
+        case
+            when cases.horizon_end_date > data_end.latest_data_date then null
+            else churn_dates.churn_date is null or churn_dates.churn_date >= cases.horizon_end_date
+        end as still_active_at_horizon
+
+    from cases
+    cross join data_end
+    left join contacts
+        on cases.customer_id = contacts.customer_id
+            and cases.scoring_month = contacts.scoring_month
+    left join churn_dates
+        on cases.customer_id = churn_dates.customer_id
+
+)
+
+select * from final
