@@ -152,6 +152,7 @@ def demo(
     typer.echo("\ntimings: " + ", ".join(f"{k} {v:.0f}s" for k, v in log.timings.items()))
     typer.echo(f"total: {time.perf_counter() - started:.0f} s")
     typer.echo(f"\nwarehouse: {settings.warehouse_file.resolve()}")
+    typer.echo("CS app:    make app  (or .venv/bin/churn app)")
     typer.echo(f"MLflow UI: .venv/bin/mlflow ui --backend-store-uri {settings.mlflow_uri}")
     typer.echo("dbt docs:  make docs && .venv/bin/dbt docs serve --profiles-dir profiles")
 
