@@ -135,6 +135,9 @@ def demo(
     customers: Annotated[int, typer.Option(help="customers that ever exist")] = 3_000,
     seed: Annotated[int, typer.Option()] = 42,
     weeks: Annotated[int, typer.Option(help="weekly loops after the first week")] = 3,
+    fresh: Annotated[
+        bool, typer.Option(help="first remove the previous demo's data under CHURN_DATA_DIR")
+    ] = True,
 ) -> None:
     """Simulate, then replay the weekly loop over several weeks; print what happened."""
     from flows.demo import DemoPlan, run_demo
@@ -142,7 +145,8 @@ def demo(
 
     settings = get_settings()
     started = time.perf_counter()
-    log = run_demo(DemoPlan(customers=customers, seed=seed, weeks=weeks), settings, typer.echo)
+    plan = DemoPlan(customers=customers, seed=seed, weeks=weeks)
+    log = run_demo(plan, settings, typer.echo, fresh=fresh)
     typer.echo("\nwhat happened:")
     for line in log.events:
         typer.echo(f"  {line}")

@@ -12,10 +12,12 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from pathlib import Path
 
 from warehouse.settings import Settings
 
@@ -48,8 +50,38 @@ class DemoLog:
         return result
 
 
-def run_demo(plan: DemoPlan, settings: Settings, echo: Callable[[str], None] = print) -> DemoLog:
-    """Run the whole demo; returns timings and what happened."""
+DEMO_STATE = ("sim", "sources", "dlt", "app", "reports", "metrics", "mlartifacts", "mlflow.db")
+
+
+def reset_demo_state(settings: Settings) -> list[Path]:
+    """Remove what an earlier demo left under the data directory, so a rerun starts from the
+    same clean slate (an old champion would otherwise judge the new first model on labels it
+    was trained on). Only the demo's own paths inside `data_dir` are touched."""
+    data = settings.data_dir.resolve()
+    targets = [data / name for name in DEMO_STATE]
+    warehouse = settings.warehouse_file.resolve()
+    if warehouse.is_relative_to(data):
+        targets += [warehouse, warehouse.with_name(warehouse.name + ".wal")]
+    removed = []
+    for path in targets:
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+        else:
+            continue
+        removed.append(path)
+    return removed
+
+
+def run_demo(
+    plan: DemoPlan,
+    settings: Settings,
+    echo: Callable[[str], None] = print,
+    fresh: bool = True,
+) -> DemoLog:
+    """Run the whole demo (from a clean slate unless `fresh` is False); returns timings and
+    what happened."""
     import os
 
     import simulator
@@ -64,6 +96,10 @@ def run_demo(plan: DemoPlan, settings: Settings, echo: Callable[[str], None] = p
     from flows.flows import weekly_flow
 
     log = DemoLog()
+    if fresh:
+        removed = reset_demo_state(settings)
+        if removed:
+            echo(f"-> removed the previous demo's state: {', '.join(p.name for p in removed)}")
     sim = settings.data_dir / "sim"
     echo(f"-> simulate {plan.customers:,} customers, {plan.start} to {plan.end}")
     log.step(
@@ -83,7 +119,7 @@ def run_demo(plan: DemoPlan, settings: Settings, echo: Callable[[str], None] = p
     log.step("ingest", jobs.ingest_job, week0, settings)
     log.step("dbt build", jobs.transform_job, week0, settings)
     echo(f"-> train the first champion as of {backfill[0]} and score {len(backfill) + 1} Mondays")
-    first = log.step("train", jobs.train_job, backfill[0], settings)
+    first = log.step("train", jobs.train_job, backfill[0], settings, stop_on_rejection=False)
     log.events.append(_train_line(backfill[0], first))
     for monday in [*backfill, week0]:
         log.step("score", jobs.score_job, monday, settings)
