@@ -50,17 +50,15 @@ class QualityFigures:
 
 def measure(settings: Settings, sim_dir: Path) -> QualityFigures:
     """Score the champion's holdout and both oracles on exactly the same rows."""
-    import mlflow
-
     import models_ml
     from models_ml.features import prepare_inputs
+    from models_ml.registry import connect
     from simulator.storage import SimPaths
     from simulator.truth import oracle_probability
     from warehouse.gateway import get_warehouse
 
     champion = models_ml.load_champion(settings=settings)
-    client = mlflow.MlflowClient(settings.mlflow_uri, registry_uri=settings.mlflow_uri)
-    params = client.get_run(champion.run_id).data.params
+    params = connect(settings.mlflow_uri).get_run(champion.run_id).data.params
     first = date.fromisoformat(params["data_holdout_first_date"])
     last = date.fromisoformat(params["data_holdout_last_date"])
     horizon = int(params.get("horizon_days", settings.churn_horizon_days))

@@ -184,10 +184,9 @@ def drift_job(as_of: date, settings: Settings | None = None):  # noqa: ANN201
 
 def _training_reference(run_id: str, settings: Settings) -> pd.DataFrame:
     """The champion's fit window of its training table (a sample), from the run's params."""
-    import mlflow
+    from models_ml.registry import connect
 
-    client = mlflow.MlflowClient(settings.mlflow_uri, registry_uri=settings.mlflow_uri)
-    params = client.get_run(run_id).data.params
+    params = connect(settings.mlflow_uri).get_run(run_id).data.params
     table = params.get("table", "features.training_set")
     first, last = params["data_fit_first_date"], params["data_fit_last_date"]
     return get_warehouse(settings).query(

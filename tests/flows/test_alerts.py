@@ -2,43 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from flows.alerts import Alert, AlertDeliveryError, send
+from tests.flows.webhook import Recorder, slack_webhook
 from warehouse.settings import Settings
 
 
-class _Recorder(BaseHTTPRequestHandler):
-    received: list[dict] = []
-    status = 200
-
-    def do_POST(self) -> None:  # noqa: N802 - http.server API
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        type(self).received.append(
-            {"content_type": self.headers["Content-Type"], "body": json.loads(body)}
-        )
-        self.send_response(type(self).status)
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def webhook() -> Iterator[tuple[str, type[_Recorder]]]:
-    handler = type("Recorder", (_Recorder,), {"received": [], "status": 200})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/services/T000/B000/XXX", handler
-    server.shutdown()
+def webhook() -> Iterator[tuple[str, type[Recorder]]]:
+    with slack_webhook() as hook:
+        yield hook
 
 
 ALERT = Alert("drift_severe", "critical", "Severe drift: 40% of features", ("retraining",))

@@ -15,7 +15,9 @@ class Recorder(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802 - http.server API
         body = self.rfile.read(int(self.headers["Content-Length"]))
-        type(self).received.append(json.loads(body))
+        type(self).received.append(
+            {"content_type": self.headers["Content-Type"], "body": json.loads(body)}
+        )
         self.send_response(type(self).status)
         self.end_headers()
         self.wfile.write(b"ok")
@@ -26,7 +28,7 @@ class Recorder(BaseHTTPRequestHandler):
     @classmethod
     def texts(cls) -> list[str]:
         """Every message's text and blocks, flattened, for assertions."""
-        return [json.dumps(m) for m in cls.received]
+        return [json.dumps(m["body"]) for m in cls.received]
 
 
 @contextmanager
