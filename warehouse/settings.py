@@ -25,9 +25,21 @@ class Settings(BaseSettings):
     # warehouse (local target)
     warehouse_path: Path | None = None
 
-    # warehouse (bigquery target)
+    # warehouse (bigquery target): one dataset per layer (raw, staging, intermediate, features,
+    # ml, monitoring, marts) in this project, so `features.customer_features` names a table on
+    # both targets. Credentials: Application Default Credentials (a service account on the
+    # runner), or `bigquery_token` (an OAuth access token) where ADC is not available.
     bigquery_project: str | None = None
     bigquery_location: str = "US"
+    # a BigQuery-compatible endpoint instead of Google's (the emulator in tests)
+    bigquery_api_endpoint: str | None = None
+    bigquery_token: SecretStr | None = None
+    # cost guard on every query job the Python side runs (dbt has its own in profiles.yml)
+    bigquery_maximum_bytes_billed: int = 100_000_000_000
+    # labels put on every job and table, so billing exports group the spend by system
+    bigquery_labels: dict[str, str] = {"system": "churn"}
+    # where model artifacts live on the bigquery target (MLflow artifact root, ONNX for BQML)
+    gcs_artifact_root: str | None = None
 
     # sources
     sources_dir: Path | None = None
