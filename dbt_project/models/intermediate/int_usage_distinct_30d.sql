@@ -1,8 +1,15 @@
--- distinct users and features with an event in [D - 30, D). A member active on day x counts
--- for the snapshots D in (x, x + 30]. Its active weeks merge into runs while the gap between
--- them is at most 30 days; a run from s to e counts for D in (s, e + 30]. So each run adds +1
--- on day s + 1 and -1 on day e + 31, and a running total of those steps read at D is the
--- number of members active in the window.
+-- distinct users and features with an event in [D - 30, D).
+-- full build: a member active on day x counts for the snapshots D in (x, x + 30]. Its active
+-- weeks merge into runs while the gap between them is at most 30 days; a run from s to e counts
+-- for D in (s, e + 30]. So each run adds +1 on day s + 1 and -1 on day e + 31, and a running
+-- total of those steps read at D is the number of members active in the window: one pass over
+-- all member-weeks for every snapshot.
+-- incremental: only the snapshots new usage can change (after the earliest week that received
+-- events since the last run) and spine rows never computed, counted directly: D - 30 is a
+-- Saturday, so a member is in the window exactly when one of its weeks starting in
+-- [D - 35, D) has its last active day on or after D - 30.
+{{ incremental_by_customer_date(['customer_id', 'as_of_date'], 'as_of_date') }}
+{%- set incremental = incremental_branch() %}
 
 with
 
@@ -18,6 +25,86 @@ spine as (
         customer_id,
         as_of_date
     from {{ ref('int_customer_weeks') }}
+
+),
+
+usage_watermark as (
+
+    -- the latest usage load these counts include: the next run starts after it
+    select max(loaded_at) as usage_loaded_at from member_weeks
+
+),
+
+targets as (
+
+    select
+        spine.customer_id,
+        spine.as_of_date
+
+    from spine
+    {% if incremental %}
+        left join {{ this }} as computed
+            on
+                spine.customer_id = computed.customer_id
+                and spine.as_of_date = computed.as_of_date
+        where
+            computed.as_of_date is null
+            or spine.as_of_date > (
+                select min(member_weeks.week_start) from member_weeks
+                where member_weeks.loaded_at > (
+                    select max(previous.usage_loaded_at) from {{ this }} as previous
+                )
+            )
+    {% endif %}
+
+),
+
+window_start as (
+
+    -- the oldest week any target snapshot reads
+    select {{ add_days('min(as_of_date)', -35) }} as first_week_start from targets
+
+),
+
+window_members as (
+
+    select
+        targets.customer_id,
+        targets.as_of_date,
+        member_weeks.member_type,
+        member_weeks.member
+
+    from targets
+    inner join member_weeks
+        on
+            targets.customer_id = member_weeks.customer_id
+            and targets.as_of_date > member_weeks.week_start
+            and {{ add_days('targets.as_of_date', -35) }} <= member_weeks.week_start
+            and {{ add_days('targets.as_of_date', -30) }} <= member_weeks.last_active_date
+    cross join window_start
+    where member_weeks.week_start >= window_start.first_week_start
+
+),
+
+-- read by an incremental run only (a full build reads running_counts)
+direct_counts as (  -- noqa: ST03
+
+    select
+        targets.customer_id,
+        targets.as_of_date,
+        count(distinct case
+            when window_members.member_type = 'user' then window_members.member
+        end) as active_users_30d,
+        count(distinct case
+            when window_members.member_type = 'feature' then window_members.member
+        end) as distinct_features_30d
+
+    from targets
+    left join window_members
+        on
+            targets.customer_id = window_members.customer_id
+            and targets.as_of_date = window_members.as_of_date
+    group by targets.customer_id, targets.as_of_date
 
 ),
 
@@ -101,7 +188,7 @@ stream as (
 
 ),
 
-running as (
+running_counts as (
 
     select
         customer_id,
@@ -117,12 +204,22 @@ running as (
 
     from stream
 
+),
+
+counts as (
+
+    -- a full build reads the running totals, an incremental run the direct counts; the
+    -- other branch is never referenced, so the warehouse never runs it
+    select * from {% if incremental %}direct_counts{% else %}running_counts{% endif %}
+
 )
 
 select
-    customer_id,
-    as_of_date,
-    cast(active_users_30d as {{ dbt.type_bigint() }}) as active_users_30d,
-    cast(distinct_features_30d as {{ dbt.type_bigint() }}) as distinct_features_30d
-from running
-where as_of_date is not null
+    counts.customer_id,
+    counts.as_of_date,
+    cast(counts.active_users_30d as {{ dbt.type_bigint() }}) as active_users_30d,
+    cast(counts.distinct_features_30d as {{ dbt.type_bigint() }}) as distinct_features_30d,
+    usage_watermark.usage_loaded_at
+from counts
+cross join usage_watermark
+where counts.as_of_date is not null

@@ -2,7 +2,11 @@
 -- (with partial sums from Tuesday, Thursday and Saturday on), so every window [D - N, D) is a
 -- few whole weeks plus the tail of one week: D - 30 is a Saturday, D - 60 a Thursday and
 -- D - 90 a Tuesday when D is a Monday.
-
+-- incremental: a run computes only the snapshots that new usage can change (those after the
+-- earliest day that received events since the last run, late days included) and the spine
+-- rows it has never computed (a new week, a customer that arrived late); the rest stay.
+{{ incremental_by_customer_date(['customer_id', 'as_of_date'], 'as_of_date') }}
+{%- set incremental = incremental_branch() %}
 {%- set bigint = dbt.type_bigint() %}
 
 with
@@ -22,6 +26,60 @@ spine as (
 
 ),
 
+usage_watermark as (
+
+    -- the latest usage load these windows include: the next run starts after it
+    select max(loaded_at) as usage_loaded_at from daily_usage
+
+),
+
+targets as (
+
+    select
+        spine.customer_id,
+        spine.as_of_date
+
+    from spine
+    {% if incremental %}
+        left join {{ this }} as computed
+            on
+                spine.customer_id = computed.customer_id
+                and spine.as_of_date = computed.as_of_date
+        where
+            computed.as_of_date is null
+            or spine.as_of_date > (
+                select min(daily_usage.usage_date) from daily_usage
+                where daily_usage.loaded_at > (
+                    select max(previous.usage_loaded_at) from {{ this }} as previous
+                )
+            )
+    {% endif %}
+
+),
+
+bounds as (
+
+    -- the 13 weeks before the earliest target snapshot are the oldest any window reads
+    select {{ add_days('min(as_of_date)', -91) }} as first_week_start from targets
+
+),
+
+earlier_logins as (
+
+    -- the last login before those weeks, for customers idle for longer than 13 weeks
+    select
+        daily_usage.customer_id,
+        max(daily_usage.usage_date) as last_login_date
+
+    from daily_usage
+    cross join bounds
+    where
+        daily_usage.usage_date < bounds.first_week_start
+        and daily_usage.logins > 0
+    group by daily_usage.customer_id
+
+),
+
 days as (
 
     select
@@ -31,6 +89,7 @@ days as (
         case when events > 0 then 1 else 0 end as active_days
 
     from daily_usage
+    where usage_date >= (select bounds.first_week_start from bounds)
 
 ),
 
@@ -64,7 +123,7 @@ spine_weeks as (
         {{ dbt.datediff('weekly.week_start', 'spine.as_of_date', 'day') }} / 7 as weeks_back,
         weekly.*
 
-    from spine
+    from targets as spine
     inner join weekly
         on
             spine.customer_id = weekly.customer_id
@@ -131,7 +190,7 @@ login_stream as (
         0 as row_order,
         as_of_date,
         cast(null as date) as last_login_date
-    from spine
+    from targets
 
 ),
 
@@ -159,17 +218,21 @@ joined as (
         cast(coalesce(windows.logins_30d, 0) as {{ bigint }}) as logins_30d,
         cast(coalesce(windows.logins_prev_30d, 0) as {{ bigint }}) as logins_prev_30d,
         cast(coalesce(windows.logins_90d, 0) as {{ bigint }}) as logins_90d,
-        cast(
-            {{ dbt.datediff('last_logins.last_login_date', 'spine.as_of_date', 'day') }} as {{ bigint }}
-        ) as days_since_last_login,
+        cast({{ dbt.datediff(
+            'coalesce(last_logins.last_login_date, earlier_logins.last_login_date)',
+            'spine.as_of_date',
+            'day',
+        ) }} as {{ bigint }}) as days_since_last_login,
         cast(coalesce(windows.events_7d, 0) as {{ bigint }}) as events_7d,
         cast(coalesce(windows.events_30d, 0) as {{ bigint }}) as events_30d,
         cast(coalesce(windows.active_days_30d, 0) as {{ bigint }}) as active_days_30d,
         cast(coalesce(windows.feature_uses_30d, 0) as {{ bigint }}) as feature_uses_30d,
         cast(coalesce(windows.exports_30d, 0) as {{ bigint }}) as exports_30d,
-        cast(coalesce(windows.integration_syncs_30d, 0) as {{ bigint }}) as integration_syncs_30d
+        cast(coalesce(windows.integration_syncs_30d, 0) as {{ bigint }}) as integration_syncs_30d,
+        usage_watermark.usage_loaded_at
 
-    from spine
+    from targets as spine
+    cross join usage_watermark
     left join windows
         on
             spine.customer_id = windows.customer_id
@@ -178,6 +241,8 @@ joined as (
         on
             spine.customer_id = last_logins.customer_id
             and spine.as_of_date = last_logins.as_of_date
+    left join earlier_logins
+        on spine.customer_id = earlier_logins.customer_id
 
 )
 

@@ -1,12 +1,7 @@
 -- incremental: each run types and deduplicates only the rows loaded since the last run; an
 -- event_id already in the table is never inserted again (first delivery wins)
 {{ config(materialized='incremental', on_schema_change='append_new_columns') }}
-{#- `incremental_branch` (true/false) renders one branch without asking the warehouse whether
-    the table exists: the offline BigQuery compile check sets it -#}
-{%- set incremental = var('incremental_branch', none) -%}
-{%- if incremental is none -%}
-    {%- set incremental = is_incremental() -%}
-{%- endif %}
+{%- set incremental = incremental_branch() %}
 
 with
 
