@@ -94,3 +94,13 @@
         where existing_rows.{{ relation_key }} = {{ key_expr }}
     )
 {%- endmacro %}
+
+
+{#- an ISO 8601 timestamp string (`2024-11-05T08:00:00Z`) as a timestamp, else null. Casting
+    alone is not enough: DuckDB's try_cast also reads `2024/03/04 09:12`, BigQuery's does not -#}
+{% macro safe_iso_timestamp(column) -%}
+    case
+        when substr({{ column }}, 5, 1) = '-' and substr({{ column }}, 8, 1) = '-'
+            then {{ dbt.safe_cast(column, dbt.type_timestamp()) }}
+    end
+{%- endmacro %}

@@ -175,6 +175,18 @@ def _usage_rows(rng: random.Random) -> list[tuple]:
             f,
             None,
         ),
+        # not ISO 8601: DuckDB's try_cast would read it as 2024-03-04, BigQuery's would not
+        (
+            "E90000006",
+            "C0000001",
+            "C0000001-U1",
+            "login",
+            None,
+            "2024/03/04 09:12",
+            "2024-11-05T08:00:00Z",
+            f,
+            None,
+        ),
         (
             "E90000005",
             "C0000003",

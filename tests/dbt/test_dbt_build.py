@@ -136,7 +136,7 @@ def test_spine_labels_and_dirt(built_warehouse):
         assert reasons == {
             "not a json event": 1,
             "missing customer_id": 1,
-            "malformed occurred_at": 2,
+            "malformed occurred_at": 3,
             "unknown event_type": 1,
         }
         assert (

@@ -27,8 +27,8 @@ typed as (
         feature,
 
         ---------- dates
-        {{ dbt.safe_cast('occurred_at', dbt.type_timestamp()) }} as occurred_at,
-        {{ dbt.safe_cast('received_at', dbt.type_timestamp()) }} as received_at,
+        {{ safe_iso_timestamp('occurred_at') }} as occurred_at,
+        {{ safe_iso_timestamp('received_at') }} as received_at,
         occurred_at as occurred_at_raw,
 
         ---------- lineage
