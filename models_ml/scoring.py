@@ -6,6 +6,12 @@ not in the spine that week and so is never scored, and there is no fallback to o
 snapshots. The probability is taken from the attribution (bias + contributions, exact by
 construction) and checked against `predict_proba` on a sample, so drivers cost one extra
 sparse product rather than a second pass over the trees.
+
+A warehouse that scores in place (`scores_in_warehouse`: BigQuery) is sent the model instead:
+the champion's ONNX export becomes a BigQuery ML model and one query scores, tiers, ranks and
+writes the batch there (`warehouse.bigquery_ml`, SQL from `models_ml.warehouse_sql`); only the
+column names and the counts per tier come back. Drivers are computed in that query for a
+logistic-regression champion and left empty for a tree champion.
 """
 
 from __future__ import annotations
@@ -181,7 +187,7 @@ def score(
     that (as_of, model version) batch of predictions in one transaction."""
     import mlflow
 
-    from models_ml.tracking import experiment_id
+    from models_ml.tracking import artifact_root, experiment_id
     from warehouse import get_settings, get_warehouse
 
     settings = settings or get_settings()
@@ -189,30 +195,132 @@ def score(
     wh = warehouse or get_warehouse(settings)
     client = connect(settings.mlflow_uri)
     loaded = load_alias(client, cfg.model_name, CHAMPION)
-    features = read_features(wh, cfg, as_of)
+    # a warehouse that scores in place (BigQuery) is sent the model, not asked for the rows
+    in_place = bool(getattr(wh, "scores_in_warehouse", False))
+    flags = check_table_columns(wh, cfg, loaded) if in_place else ()
+    features = None if in_place else read_features(wh, cfg, as_of)
     started = time.perf_counter()
-    exp = experiment_id(client, cfg.experiment_name, settings.data_dir / "mlartifacts")
+    exp = experiment_id(client, cfg.experiment_name, artifact_root(settings))
     with mlflow.start_run(experiment_id=exp, run_name=f"score {as_of}") as run:
         mlflow.set_tags({"job": "score", "as_of": str(as_of), "model_version": loaded.version})
         run_id = run.info.run_id or uuid.uuid4().hex
-        with compute_limits(cfg.threads):
-            frame = score_frame(
-                features, loaded, cfg, as_of, run_id, datetime.now(UTC).replace(tzinfo=None)
+        scored_at = datetime.now(UTC).replace(tzinfo=None)
+        if in_place:
+            mlflow.set_tag("scored_in", "warehouse")
+            tiers, mean = score_in_warehouse(
+                wh, client, loaded, cfg, settings, as_of, run_id, scored_at, flags
             )
-        wh.replace_rows(
-            frame,
-            cfg.predictions_table,
-            {"as_of_date": as_of, "model_name": loaded.name, "model_version": loaded.version},
-        )
+            rows = sum(tiers.values())
+        else:
+            with compute_limits(cfg.threads):
+                frame = score_frame(features, loaded, cfg, as_of, run_id, scored_at)
+            wh.replace_rows(
+                frame,
+                cfg.predictions_table,
+                {"as_of_date": as_of, "model_name": loaded.name, "model_version": loaded.version},
+            )
+            counts = frame["risk_tier"].value_counts().to_dict()
+            tiers = {t: int(counts.get(t, 0)) for t in ("High", "Medium", "Low")}
+            rows, mean = len(frame), float(frame["churn_probability"].mean())
         seconds = time.perf_counter() - started
-        counts = frame["risk_tier"].value_counts().to_dict()
-        tiers = {t: int(counts.get(t, 0)) for t in ("High", "Medium", "Low")}
         mlflow.log_metrics(
             {
-                "rows": len(frame),
+                "rows": rows,
                 "seconds": seconds,
-                "mean_probability": float(frame["churn_probability"].mean()),
+                "mean_probability": mean,
                 **{f"tier_{k.lower()}": v for k, v in tiers.items()},
             }
         )
-    return ScoreResult(as_of, loaded.name, loaded.version, run_id, len(frame), tiers, seconds)
+    return ScoreResult(as_of, loaded.name, loaded.version, run_id, rows, tiers, seconds)
+
+
+def check_table_columns(warehouse, cfg: MLConfig, loaded: LoadedModel) -> tuple[str, ...]:
+    """For in-warehouse scoring: check the features table's columns (names only: no row is
+    read) against the champion's schema; return the inactive-flag columns to filter on."""
+    table = cfg.features_table
+    if not _TABLE.match(table):
+        raise ModelError(f"invalid features table name {table!r}", "use schema.table")
+    if not warehouse.table_exists(table):
+        raise ModelError(
+            f"features table {table} does not exist",
+            "run `churn transform` (dbt build) before scoring",
+        )
+    columns = list(warehouse.query(f"select * from {table} limit 0").columns)
+    if cfg.label_column in columns:
+        raise ModelError(
+            f"the table to score has the label column {cfg.label_column!r}",
+            f"score {cfg.features_table}, not the training set",
+        )
+    flags = [c for c in cfg.inactive_flag_columns if c in columns]
+    empty = pd.DataFrame(columns=columns)
+    check_columns(
+        empty, loaded.schema, cfg.allow_extra_features, [cfg.id_column, cfg.date_column, *flags]
+    )
+    return tuple(f for f in flags if f not in loaded.schema.columns)
+
+
+def score_in_warehouse(
+    warehouse,
+    client,
+    loaded: LoadedModel,
+    cfg: MLConfig,
+    settings,
+    as_of: date,
+    run_id: str,
+    scored_at: datetime,
+    flags: tuple[str, ...],
+) -> tuple[dict[str, int], float]:
+    """Score `as_of` inside BigQuery with the champion's ONNX export (imported as a BigQuery
+    ML model) through the warehouse's client; returns rows per tier and the mean
+    probability, the only things read back.
+
+    The ONNX file is the one logged at training: used in place when the run's artifacts are
+    already on GCS, else copied under `gcs_artifact_root`. Drivers are computed in the query
+    for a logistic-regression champion and left empty for a tree champion (see
+    `models_ml.warehouse_sql`).
+    """
+    import tempfile
+    from pathlib import Path
+
+    import onnx
+
+    from models_ml.warehouse_sql import probability_output, scoring_spec
+    from warehouse import bigquery_ml
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            local = Path(client.download_artifacts(loaded.run_id, "onnx/model.onnx", tmp))
+        except Exception as exc:
+            raise ModelError(
+                f"{loaded.name} version {loaded.version} has no ONNX export ({exc})",
+                "retrain with `churn train` (the export is logged with every run) and promote "
+                "the new version; nothing was written",
+            ) from exc
+        output = probability_output(onnx.load(str(local)))
+        run_uri = client.get_run(loaded.run_id).info.artifact_uri.rstrip("/")
+        upload: Path | None = None
+        if run_uri.startswith("gs://"):
+            model_path = f"{run_uri}/onnx/model.onnx"
+        else:
+            root = getattr(settings, "gcs_artifact_root", None)
+            if not root:
+                raise ModelError(
+                    "in-warehouse scoring needs the model on GCS, and no GCS location is set",
+                    "set CHURN_GCS_ARTIFACT_ROOT=gs://bucket/prefix; nothing was written",
+                )
+            model_path = bigquery_ml.gcs_model_uri(root, loaded.name, loaded.version)
+            upload = local
+        spec = scoring_spec(
+            loaded.model,
+            loaded.schema,
+            cfg,
+            project=getattr(warehouse, "project", None),
+            model_name=loaded.name,
+            model_version=loaded.version,
+            run_id=run_id,
+            as_of=as_of,
+            scored_at=scored_at,
+            inactive_flags=flags,
+            output=output,
+        )
+        return bigquery_ml.score_in_bigquery(spec, warehouse.client, settings, upload, model_path)

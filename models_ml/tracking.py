@@ -21,16 +21,34 @@ from sklearn.pipeline import Pipeline
 from models_ml.features import FeatureSchema
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SKOPS_TRUSTED = ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
+# numpy.dtype: the fitted SimpleImputer of the linear model keeps its input dtype
+SKOPS_TRUSTED = [
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "numpy.dtype",
+]
 
 
-def experiment_id(client, name: str, artifact_root: Path) -> str:
-    """The experiment, created with an explicit artifact location under data/ (otherwise
-    MLflow writes ./mlruns wherever the job happens to run)."""
+def artifact_root(settings) -> Path | str:
+    """Where MLflow artifacts go: `<gcs_artifact_root>/mlartifacts` when a GCS root is set
+    (the bigquery target), else `data/mlartifacts`."""
+    gcs = getattr(settings, "gcs_artifact_root", None)
+    if gcs:
+        return gcs.rstrip("/") + "/mlartifacts"
+    return settings.data_dir / "mlartifacts"
+
+
+def experiment_id(client, name: str, root: Path | str) -> str:
+    """The experiment, created with an explicit artifact location (otherwise MLflow writes
+    ./mlruns wherever the job happens to run): a folder under data/, or a `gs://` URI.
+
+    An existing experiment keeps the location it was created with (MLflow cannot move it).
+    """
     found = client.get_experiment_by_name(name)
     if found is not None:
         return found.experiment_id
-    location = (artifact_root / name).resolve()
+    if isinstance(root, str) and "://" in root:
+        return client.create_experiment(name, artifact_location=f"{root}/{name}")
+    location = (Path(root) / name).resolve()
     location.mkdir(parents=True, exist_ok=True)
     return client.create_experiment(name, artifact_location=location.as_uri())
 

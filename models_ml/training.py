@@ -28,7 +28,13 @@ from models_ml.onnx_export import parity_error, to_onnx
 from models_ml.promotion import Decision, integration_checks, metric_gate, move_alias, record
 from models_ml.registry import CHALLENGER, CHAMPION, alias_version, connect, load_version
 from models_ml.threads import compute_limits
-from models_ml.tracking import RunRecord, experiment_id, git_commit, log_training_run
+from models_ml.tracking import (
+    RunRecord,
+    artifact_root,
+    experiment_id,
+    git_commit,
+    log_training_run,
+)
 
 
 @dataclass(frozen=True)
@@ -134,7 +140,7 @@ def train(
         X_hold = prepare_inputs(split.holdout, schema)
         record_ = _run_record(best, results, split, schema, X_hold, cfg, table, as_of, horizon)
         record_.metrics["train_seconds"] = time.perf_counter() - started
-        exp = experiment_id(client, cfg.experiment_name, settings.data_dir / "mlartifacts")
+        exp = experiment_id(client, cfg.experiment_name, artifact_root(settings))
         run_id, model_uri = log_training_run(exp, record_)
         version = _register(client, cfg, model_uri, run_id, best)
         move_alias(
