@@ -189,10 +189,10 @@ def _training_reference(run_id: str, settings: Settings) -> pd.DataFrame:
     params = connect(settings.mlflow_uri).get_run(run_id).data.params
     table = params.get("table", "features.training_set")
     first, last = params["data_fit_first_date"], params["data_fit_last_date"]
-    return get_warehouse(settings).query(
-        f"select * from {table} where as_of_date between ? and ? "
-        f"using sample {REFERENCE_SAMPLE_ROWS} rows (reservoir, 7)",
+    return get_warehouse(settings).sample(
+        f"select * from {table} where as_of_date between ? and ?",
         [date.fromisoformat(first), date.fromisoformat(last)],
+        rows=REFERENCE_SAMPLE_ROWS,
     )
 
 

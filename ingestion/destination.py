@@ -1,8 +1,13 @@
 """Where raw data goes: the one place that picks the dlt destination and pipeline.
 
-Everything else builds dlt sources; this module decides DuckDB or (later) BigQuery, keeps dlt's
+Everything else builds dlt sources; this module decides DuckDB or BigQuery, keeps dlt's
 working directory under `settings.data_dir` (never `~/.dlt`) and makes sure local pipeline
 state never outlives the warehouse it describes.
+
+On BigQuery, dlt loads into dataset `raw` of `settings.bigquery_project` with the same
+credentials the warehouse gateway uses (an OAuth token, else Application Default Credentials).
+dlt builds its own google-cloud-bigquery clients and takes no endpoint, so an emulator
+endpoint reaches it through `BIGQUERY_EMULATOR_HOST`, the variable google-cloud-bigquery reads.
 """
 
 from __future__ import annotations
@@ -32,18 +37,59 @@ def pipelines_dir(settings: Settings) -> Path:
 
 
 def destination(settings: Settings) -> Any:
-    """The dlt destination of the configured target; a BigQuery variant extends this branch."""
+    """The dlt destination of the configured target (DuckDB file or BigQuery)."""
     if settings.target == "local":
         settings.warehouse_file.parent.mkdir(parents=True, exist_ok=True)
         return dlt.destinations.duckdb(str(settings.warehouse_file))
+    if settings.target == "bigquery":
+        return _bigquery(settings)
     raise IngestionError(
         "destination",
-        f"target {settings.target!r} is not supported by ingestion yet; set CHURN_TARGET=local",
+        f"target {settings.target!r} is not supported; set CHURN_TARGET=local or bigquery",
+    )
+
+
+def _bigquery(settings: Settings) -> Any:
+    """dlt's BigQuery destination: project, location and credentials from the settings."""
+    from dlt.common.configuration.specs.gcp_credentials import (
+        GcpDefaultCredentials,
+        GcpServiceAccountCredentials,
+    )
+
+    from warehouse.bigquery import credentials_for, use_emulator_uploads
+    from warehouse.gateway import WarehouseError
+
+    try:
+        native, found_project = credentials_for(settings)
+    except WarehouseError as exc:
+        raise IngestionError("destination", str(exc)) from exc
+    project = settings.bigquery_project or found_project
+    if not project:
+        raise IngestionError(
+            "destination", "no BigQuery project: set CHURN_BIGQUERY_PROJECT for target bigquery"
+        )
+    if settings.bigquery_api_endpoint:
+        # the emulator: dlt's clients find it through google-cloud-bigquery's variable; it
+        # takes uploads typed application/octet-stream only, and reads no gzip files
+        os.environ["BIGQUERY_EMULATOR_HOST"] = settings.bigquery_api_endpoint
+        os.environ["NORMALIZE__DATA_WRITER__DISABLE_COMPRESSION"] = "true"
+        use_emulator_uploads()
+    # the google.auth object as dlt's "default credentials" (the service-account parser
+    # would insist on a key file); dlt hands it to every client it builds
+    credentials = GcpServiceAccountCredentials()
+    credentials.project_id = project
+    GcpDefaultCredentials.parse_native_representation(credentials, native)
+    return dlt.destinations.bigquery(
+        credentials=credentials,
+        project_id=project,
+        location=settings.bigquery_location,
     )
 
 
 def _destination_has_state(settings: Settings, pipeline_name: str) -> bool:
-    """True when the warehouse still holds dlt state for this pipeline (local target)."""
+    """True when the warehouse still holds dlt state for this pipeline."""
+    if settings.target == "bigquery":
+        return _bigquery_has_state(settings, pipeline_name)
     import duckdb
 
     path = settings.warehouse_file
@@ -72,6 +118,23 @@ def _destination_has_state(settings: Settings, pipeline_name: str) -> bool:
         con.close()
 
 
+def _bigquery_has_state(settings: Settings, pipeline_name: str) -> bool:
+    """True when BigQuery's `raw._dlt_pipeline_state` has a row for this pipeline."""
+    from warehouse.gateway import WarehouseError, get_warehouse
+
+    state = f"{DATASET}._dlt_pipeline_state"
+    try:
+        wh = get_warehouse(settings, read_only=True)
+        if not wh.table_exists(state):
+            return False
+        rows = wh.query(
+            f"select count(*) as n from {state} where pipeline_name = ?", [pipeline_name]
+        )
+    except WarehouseError as exc:
+        raise IngestionError("warehouse", str(exc)) from exc
+    return bool(rows["n"].iloc[0])
+
+
 def pipeline(settings: Settings, name: str) -> dlt.Pipeline:
     """A dlt pipeline into `raw` whose local state is dropped if the warehouse lost it.
 
@@ -81,11 +144,7 @@ def pipeline(settings: Settings, name: str) -> dlt.Pipeline:
     pipeline_name = f"raw_{name}"
     workdir = pipelines_dir(settings)
     local_state = workdir / pipeline_name
-    if (
-        settings.target == "local"
-        and local_state.exists()
-        and not _destination_has_state(settings, pipeline_name)
-    ):
+    if local_state.exists() and not _destination_has_state(settings, pipeline_name):
         log.info("%s: warehouse has no state for %s, resetting local state", name, pipeline_name)
         shutil.rmtree(local_state)
     return dlt.pipeline(

@@ -35,9 +35,18 @@ def _check_name(name: str) -> str:
 class Warehouse(Protocol):
     """What every package may do with the warehouse."""
 
+    # True when the target can score inside the warehouse (BigQuery ML); False: score in Python
+    scores_in_warehouse: bool
+
     def query(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame: ...
 
     def table_exists(self, name: str) -> bool: ...
+
+    def sample(
+        self, sql: str, params: list[Any] | None, rows: int, seed: int = 7
+    ) -> pd.DataFrame: ...
+
+    def table_rows(self, schemas: list[str]) -> pd.DataFrame: ...
 
     def read_table(self, name: str) -> pd.DataFrame: ...
 
@@ -50,6 +59,8 @@ class Warehouse(Protocol):
 
 class DuckDBWarehouse:
     """The local target: a DuckDB file."""
+
+    scores_in_warehouse: bool = False
 
     def __init__(self, path: Path, read_only: bool = False) -> None:
         self.path = Path(path)
@@ -92,6 +103,33 @@ class DuckDBWarehouse:
                 [schema, table],
             ).fetchone()
         return bool(found and found[0])
+
+    def sample(self, sql: str, params: list[Any] | None, rows: int, seed: int = 7) -> pd.DataFrame:
+        """At most `rows` rows of a query, the same ones for the same data and seed."""
+        return self.query(
+            f"select * from ({sql}) using sample {int(rows)} rows (reservoir, {int(seed)})", params
+        )
+
+    def table_rows(self, schemas: list[str]) -> pd.DataFrame:
+        """table_schema, table_name, row_count of every table and view in `schemas` (dlt's
+        bookkeeping tables left out)."""
+        columns = ["table_schema", "table_name", "row_count"]
+        if not self.path.exists():
+            return pd.DataFrame(columns=columns)
+        tables = self.query(
+            "select table_schema, table_name from information_schema.tables "
+            "where table_schema in (select unnest(?)) "
+            "and table_name not like '\\_dlt%' escape '\\' order by all",
+            [list(schemas)],
+        )
+        if tables.empty:
+            return pd.DataFrame(columns=columns)
+        counts = " union all ".join(
+            f'select {i} as i, count(*) as n from {row.table_schema}."{row.table_name}"'
+            for i, row in enumerate(tables.itertuples())
+        )
+        n = self.query(f"select n from ({counts}) order by i")["n"].astype("int64").tolist()
+        return tables.assign(row_count=n)[columns]
 
     def read_table(self, name: str) -> pd.DataFrame:
         """All rows of a table; a clear error when it is missing."""
@@ -155,6 +193,8 @@ def get_warehouse(settings: Settings | None = None, read_only: bool = False) -> 
     settings = settings or get_settings()
     if settings.target == "local":
         return DuckDBWarehouse(settings.warehouse_file, read_only=read_only)
-    raise WarehouseError(
-        f"target {settings.target!r} has no Python gateway yet; set CHURN_TARGET=local"
-    )
+    if settings.target == "bigquery":
+        from warehouse.bigquery import BigQueryWarehouse  # imports this module
+
+        return BigQueryWarehouse(settings, read_only=read_only)
+    raise WarehouseError(f"unknown target {settings.target!r}: set CHURN_TARGET=local or bigquery")

@@ -38,6 +38,13 @@ class Settings(BaseSettings):
     bigquery_maximum_bytes_billed: int = 100_000_000_000
     # labels put on every job and table, so billing exports group the spend by system
     bigquery_labels: dict[str, str] = {"system": "churn"}
+    # where the gateway stages a frame before an atomic write (tables there expire in a day)
+    bigquery_staging_dataset: str = "_churn_staging"
+    # read whole tables (training sets) with BigQuery DataFrames; off: the Storage Read API
+    # (an emulator endpoint always reads over REST: bigframes cannot talk to it)
+    bigquery_read_with_bigframes: bool = True
+    # how long the gateway retries a transient API failure (unreachable, 5xx) before failing
+    bigquery_retry_seconds: float = 600.0
     # where model artifacts live on the bigquery target (MLflow artifact root, ONNX for BQML)
     gcs_artifact_root: str | None = None
 
