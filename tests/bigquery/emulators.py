@@ -28,6 +28,7 @@ VENV = ROOT / ".venv-emulators"
 LOCK = Path(__file__).with_name("emulators.lock")
 DUCKDB_VERSION = "v1.5.5"
 PROJECT = "test-proj"
+PATCHED_LAUNCHER = Path(__file__).with_name("bqemulator_patched.py")
 
 
 def free_port() -> int:
@@ -149,8 +150,10 @@ class BigQueryEmulator(_Server):
         self.grpc_port = free_port()
 
     def command(self, bin_dir: Path) -> list[str]:
+        # bqemulator's own CLI, started through a launcher that first registers our
+        # translation fixes (bqemulator_patched.py; docs/bigquery_emulator.md lists them)
         return [
-            str(bin_dir / "bqemulator"), "start",
+            str(bin_dir / "python"), str(PATCHED_LAUNCHER), "start",
             "--rest-host", "127.0.0.1", "--rest-port", str(self.port),
             "--grpc-port", str(self.grpc_port), "--project", self.project,
             "--log-level", "warning",
