@@ -17,6 +17,7 @@ Run after a build: `python -m tests.bigquery.bytes_estimate <target-dir> <api-en
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections import defaultdict
@@ -98,10 +99,8 @@ def columns_read(sql: str, schema: dict[str, dict[str, str]]) -> dict[str, set[s
     )
     # a column a CTE selects but no one downstream uses is not read (BigQuery prunes it too);
     # a star over a relation of unknown columns (a view) keeps every column (upper bound)
-    try:
+    with contextlib.suppress(sqlglot.errors.OptimizeError):
         tree = pushdown_projections(tree.copy())
-    except sqlglot.errors.OptimizeError:
-        pass
     read: dict[str, set[str]] = defaultdict(set)
     for scope in traverse_scope(tree):
         tables = {
