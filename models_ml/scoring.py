@@ -156,8 +156,8 @@ def score_frame(
     )
 
 
-def read_features(warehouse, cfg: MLConfig, as_of: date) -> pd.DataFrame:
-    """Rows of the features table at exactly `as_of` (no fallback to older snapshots)."""
+def _features_table(warehouse, cfg: MLConfig) -> str:
+    """The features table's name, checked: a valid `schema.table` that exists."""
     table = cfg.features_table
     if not _TABLE.match(table):
         raise ModelError(f"invalid features table name {table!r}", "use schema.table")
@@ -166,6 +166,12 @@ def read_features(warehouse, cfg: MLConfig, as_of: date) -> pd.DataFrame:
             f"features table {table} does not exist",
             "run `churn transform` (dbt build) before scoring",
         )
+    return table
+
+
+def read_features(warehouse, cfg: MLConfig, as_of: date) -> pd.DataFrame:
+    """Rows of the features table at exactly `as_of` (no fallback to older snapshots)."""
+    table = _features_table(warehouse, cfg)
     df = warehouse.query(f"select * from {table} where {cfg.date_column} = ?", [as_of])
     if df.empty:
         raise ModelError(
@@ -237,14 +243,7 @@ def score(
 def check_table_columns(warehouse, cfg: MLConfig, loaded: LoadedModel) -> tuple[str, ...]:
     """For in-warehouse scoring: check the features table's columns (names only: no row is
     read) against the champion's schema; return the inactive-flag columns to filter on."""
-    table = cfg.features_table
-    if not _TABLE.match(table):
-        raise ModelError(f"invalid features table name {table!r}", "use schema.table")
-    if not warehouse.table_exists(table):
-        raise ModelError(
-            f"features table {table} does not exist",
-            "run `churn transform` (dbt build) before scoring",
-        )
+    table = _features_table(warehouse, cfg)
     columns = list(warehouse.query(f"select * from {table} limit 0").columns)
     if cfg.label_column in columns:
         raise ModelError(

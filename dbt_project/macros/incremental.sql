@@ -33,3 +33,22 @@
         ) }}
     {%- endif -%}
 {%- endmacro %}
+
+
+{#- The end of a `from spine` that keeps the snapshots an incremental run recomputes: those it
+    has never computed (a new week, a customer that arrived late) and those after the earliest
+    date of `changed` loaded since its last run (`usage_loaded_at`), late days included. -#}
+{% macro snapshots_to_recompute(spine, changed, changed_date) -%}
+    left join {{ this }} as computed
+        on
+            {{ spine }}.customer_id = computed.customer_id
+            and {{ spine }}.as_of_date = computed.as_of_date
+    where
+        computed.as_of_date is null
+        or {{ spine }}.as_of_date > (
+            select min({{ changed }}.{{ changed_date }}) from {{ changed }}
+            where {{ changed }}.loaded_at > (
+                select max(previous.usage_loaded_at) from {{ this }} as previous
+            )
+        )
+{%- endmacro %}

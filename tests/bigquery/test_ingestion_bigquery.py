@@ -18,16 +18,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ingestion"))
 
 from ingest_helpers import make_settings  # noqa: E402
 from ingest_sources import (  # noqa: E402
-    action,
     customer,
-    organization,
+    release_one_of_each,
     stripe_event,
-    ticket,
     usage_event,
     write_customer_db,
     write_stripe_pages,
     write_usage_file,
-    write_zendesk_pages,
 )
 
 from ingestion import run  # noqa: E402
@@ -75,29 +72,12 @@ def raw(settings) -> BigQueryWarehouse:
     return wh
 
 
-def _release(settings: Settings) -> None:
-    settings.sources_path.mkdir(parents=True, exist_ok=True)
-    at = datetime(2025, 3, 1, 12)
-    write_customer_db(
-        settings.customer_db,
-        customers=[customer("C0000001", at)],
-        actions=[action("A00000001", "C0000001", at)],
-    )
-    write_usage_file(settings.usage_path, "2025-03-01", [usage_event("E1"), usage_event("E2")])
-    write_zendesk_pages(
-        settings.zendesk_pages_path,
-        [ticket(1, "2025-03-01T10:00:00Z")],
-        [organization(901, "C0000001", "2025-03-01T00:00:00Z")],
-    )
-    write_stripe_pages(settings.stripe_pages_path, [stripe_event("evt_1", 1_740_000_000)])
-
-
 def _counts(wh: BigQueryWarehouse) -> dict[str, int]:
     return {t: int(wh.query(f"select count(*) as n from raw.{t}")["n"][0]) for t in RAW_TABLES}
 
 
 def test_sources_land_in_bigquery_raw_and_a_rerun_adds_nothing(settings, raw):
-    _release(settings)
+    release_one_of_each(settings)
     summary = run(settings=settings)
     assert {t: summary.rows[t] for t in RAW_TABLES} == RAW_TABLES
     assert _counts(raw) == RAW_TABLES
@@ -164,7 +144,7 @@ def test_insert_only_merge_skips_a_redelivered_key_on_bigquery(settings, raw):
 
 
 def test_local_state_is_reset_when_bigquery_lost_it(settings, raw):
-    _release(settings)
+    release_one_of_each(settings)
     run(["usage"], settings)
     assert (pipelines_dir(settings) / "raw_usage").is_dir()
     raw.client.delete_dataset(f"{PROJECT}.raw", delete_contents=True)

@@ -207,3 +207,22 @@ def write_stripe_pages(root: Path, events: list[dict[str, Any]], size: int = 2) 
     for n, chunk in enumerate(pages, 1):
         page = {"object": "list", "url": "/v1/events", "has_more": n < len(pages), "data": chunk}
         (root / "events" / f"page-{n:05d}.json").write_text(json.dumps(page))
+
+
+def release_one_of_each(settings: Any) -> None:
+    """A small release of all four sources under `settings.sources_path`: one customer and
+    CS action, two usage events, one ticket and organization, one Stripe event."""
+    settings.sources_path.mkdir(parents=True, exist_ok=True)
+    at = datetime(2025, 3, 1, 12)
+    write_customer_db(
+        settings.customer_db,
+        customers=[customer("C0000001", at)],
+        actions=[action("A00000001", "C0000001", at)],
+    )
+    write_usage_file(settings.usage_path, "2025-03-01", [usage_event("E1"), usage_event("E2")])
+    write_zendesk_pages(
+        settings.zendesk_pages_path,
+        [ticket(1, "2025-03-01T10:00:00Z")],
+        [organization(901, "C0000001", "2025-03-01T00:00:00Z")],
+    )
+    write_stripe_pages(settings.stripe_pages_path, [stripe_event("evt_1", 1_740_000_000)])

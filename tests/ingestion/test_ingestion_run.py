@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import pytest
 from ingest_helpers import count, query
 from ingest_sources import (
-    action,
-    customer,
-    organization,
-    stripe_event,
-    ticket,
-    usage_event,
-    write_customer_db,
-    write_stripe_pages,
-    write_usage_file,
-    write_zendesk_pages,
+    release_one_of_each,
 )
 
 from ingestion import IngestionError, LoadSummary, run
@@ -33,25 +22,8 @@ RAW_TABLES = [
 ]
 
 
-def _release(settings: Settings) -> None:
-    settings.sources_path.mkdir(parents=True, exist_ok=True)
-    at = datetime(2025, 3, 1, 12)
-    write_customer_db(
-        settings.customer_db,
-        customers=[customer("C0000001", at)],
-        actions=[action("A00000001", "C0000001", at)],
-    )
-    write_usage_file(settings.usage_path, "2025-03-01", [usage_event("E1"), usage_event("E2")])
-    write_zendesk_pages(
-        settings.zendesk_pages_path,
-        [ticket(1, "2025-03-01T10:00:00Z")],
-        [organization(901, "C0000001", "2025-03-01T00:00:00Z")],
-    )
-    write_stripe_pages(settings.stripe_pages_path, [stripe_event("evt_1", 1_740_000_000)])
-
-
 def test_run_loads_every_source_and_is_idempotent(settings: Settings) -> None:
-    _release(settings)
+    release_one_of_each(settings)
     summary = run(settings=settings)
     assert isinstance(summary, LoadSummary)
     assert {t: summary.rows[t] for t in RAW_TABLES} == {
@@ -89,7 +61,7 @@ def test_cli(settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys) -> Non
     assert main(["--source", "usage"]) == 1
     assert "error: usage: no directory" in capsys.readouterr().err
 
-    _release(settings)
+    release_one_of_each(settings)
     assert main(["--source", "usage", "--source", "stripe"]) == 0
     out = capsys.readouterr().out
     assert "usage_events" in out and "stripe_events" in out

@@ -43,18 +43,7 @@ targets as (
 
     from spine
     {% if incremental %}
-        left join {{ this }} as computed
-            on
-                spine.customer_id = computed.customer_id
-                and spine.as_of_date = computed.as_of_date
-        where
-            computed.as_of_date is null
-            or spine.as_of_date > (
-                select min(member_weeks.week_start) from member_weeks
-                where member_weeks.loaded_at > (
-                    select max(previous.usage_loaded_at) from {{ this }} as previous
-                )
-            )
+        {{ snapshots_to_recompute('spine', 'member_weeks', 'week_start') }}
     {% endif %}
 
 ),

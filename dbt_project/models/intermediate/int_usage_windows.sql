@@ -41,18 +41,7 @@ targets as (
 
     from spine
     {% if incremental %}
-        left join {{ this }} as computed
-            on
-                spine.customer_id = computed.customer_id
-                and spine.as_of_date = computed.as_of_date
-        where
-            computed.as_of_date is null
-            or spine.as_of_date > (
-                select min(daily_usage.usage_date) from daily_usage
-                where daily_usage.loaded_at > (
-                    select max(previous.usage_loaded_at) from {{ this }} as previous
-                )
-            )
+        {{ snapshots_to_recompute('spine', 'daily_usage', 'usage_date') }}
     {% endif %}
 
 ),
