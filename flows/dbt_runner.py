@@ -44,11 +44,23 @@ class DbtRunSummary:
 
 
 def dbt_env(settings: Settings) -> dict[str, str]:
-    """Environment dbt reads through `env_var()` in profiles.yml."""
-    return {
+    """Environment dbt reads through `env_var()` in profiles.yml, from these settings (which
+    may come from `.env` or code, not only from the environment)."""
+    env = {
         "CHURN_WAREHOUSE_PATH": str(Path(settings.warehouse_file).resolve()),
+        "CHURN_BIGQUERY_LOCATION": settings.bigquery_location,
+        "CHURN_BIGQUERY_MAXIMUM_BYTES_BILLED": str(settings.bigquery_maximum_bytes_billed),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
+    if settings.bigquery_project:
+        env["CHURN_BIGQUERY_PROJECT"] = settings.bigquery_project
+    if settings.bigquery_api_endpoint:
+        env["CHURN_BIGQUERY_API_ENDPOINT"] = settings.bigquery_api_endpoint
+    if settings.bigquery_token:
+        # an OAuth access token: dbt-bigquery's `oauth-secrets` method takes it as is
+        env["CHURN_BIGQUERY_TOKEN"] = settings.bigquery_token.get_secret_value()
+        env["CHURN_BIGQUERY_METHOD"] = "oauth-secrets"
+    return env
 
 
 def _release_warehouse(settings: Settings) -> None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 import models_ml
 from flows.jobs import drift_job, outcomes_job
 from models_ml.registry import CHAMPION, connect, load_alias
@@ -77,3 +79,23 @@ def test_train_drift_and_outcomes_run_on_bigquery(bq_emulator, tmp_path):
     assert len(outcomes) >= 1
     stored = wh.read_table("monitoring.model_outcomes")
     assert stored["scored"].sum() == len(scored)
+
+
+@pytest.mark.timeout(300)
+def test_dbt_reaches_bigquery_from_the_settings_alone(bq_emulator, tmp_path, monkeypatch):
+    """The flows' dbt runner passes the BigQuery settings to the profile (`dbt debug` opens a
+    connection and runs a query), with none of them in the environment."""
+    from flows.dbt_runner import run_dbt
+
+    for name in ("PROJECT", "API_ENDPOINT", "TOKEN", "METHOD"):
+        monkeypatch.delenv(f"CHURN_BIGQUERY_{name}", raising=False)
+    settings = make_settings(
+        tmp_path,
+        target="bigquery",
+        bigquery_project=PROJECT,
+        bigquery_api_endpoint=bq_emulator.endpoint,
+        bigquery_token="any-token",
+    )
+    # raises DbtRunError when dbt cannot connect; without the settings passed on, the profile
+    # would point at Google's endpoint, which cannot be reached from here
+    run_dbt(["debug"], settings)
