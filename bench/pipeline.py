@@ -125,6 +125,14 @@ def run(
         for name in ("stg_usage__events", "int_usage_")
     )
 
+    train_s, quality = float("nan"), None
+    if train:
+        import models_ml
+        from bench import quality as quality_bench
+
+        train_s = _timed(models_ml.train, end, settings=settings)
+        quality = quality_bench.measure(settings, workdir / "sim")
+
     con = duckdb.connect(str(settings.warehouse_file), read_only=True)
     try:
         events = con.execute("select count(*) from raw.usage_events").fetchone()[0]
@@ -151,4 +159,6 @@ def run(
         weekly_usage_sql_s=weekly_usage_sql_s,
         group_by_s=group_by_s,
         feature_rows=feature_rows,
+        train_s=train_s,
+        quality=quality,
     )
