@@ -25,20 +25,7 @@ from sklearn.pipeline import Pipeline
 
 from models_ml.drivers import MIN_CONTRIBUTION, TOP_DRIVERS, Phrase, phrase_for
 from models_ml.features import MISSING, FeatureSchema
-
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def ident(name: str) -> str:
-    """A column name, checked and back-quoted (names are spliced into SQL)."""
-    if not _NAME.match(name):
-        raise ValueError(f"invalid column name {name!r}")
-    return f"`{name}`"
-
-
-def literal(value: str) -> str:
-    """A GoogleSQL string literal."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+from warehouse.bigquery_ml import ident, literal
 
 
 def number(value: float) -> str:

@@ -84,7 +84,7 @@ class ScoringSpec:
         if self.project is not None and not _PROJECT.match(self.project):
             raise BigQueryMLError(f"invalid project id {self.project!r}")
         for name in (self.id_column, self.date_column, *self.inactive_flags, *self.inputs):
-            _ident(name)
+            ident(name)
         if set(self.inputs) != set(self.onnx_inputs):
             raise BigQueryMLError("inputs and onnx_inputs must name the same columns")
         if not re.match(r"^[A-Za-z0-9_.-]+$", self.model_version):
@@ -99,13 +99,15 @@ class ScoringSpec:
 # ---------- pure: names, options, SQL
 
 
-def _ident(name: str) -> str:
+def ident(name: str) -> str:
+    """A column name, checked and back-quoted (names are spliced into SQL)."""
     if not _NAME.match(name):
         raise BigQueryMLError(f"invalid column name {name!r}")
     return f"`{name}`"
 
 
-def _str(value: str) -> str:
+def literal(value: str) -> str:
+    """A GoogleSQL string literal."""
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
@@ -130,20 +132,20 @@ def model_options(model_path: str) -> dict[str, str]:
 
 def create_model_sql(project: str | None, model_id: str, model_path: str) -> str:
     """CREATE OR REPLACE MODEL ... OPTIONS(model_type='ONNX', model_path='gs://...')."""
-    options = ",\n  ".join(f"{k}={_str(v)}" for k, v in model_options(model_path).items())
+    options = ",\n  ".join(f"{k}={literal(v)}" for k, v in model_options(model_path).items())
     return f"CREATE OR REPLACE MODEL {table_ref(project, model_id)}\nOPTIONS(\n  {options})"
 
 
 def _where(spec: ScoringSpec) -> str:
-    parts = [f"{_ident(spec.date_column)} = DATE '{spec.as_of.isoformat()}'"]
-    parts += [f"NOT COALESCE(CAST({_ident(f)} AS BOOL), FALSE)" for f in spec.inactive_flags]
+    parts = [f"{ident(spec.date_column)} = DATE '{spec.as_of.isoformat()}'"]
+    parts += [f"NOT COALESCE(CAST({ident(f)} AS BOOL), FALSE)" for f in spec.inactive_flags]
     return " AND ".join(parts)
 
 
 def inputs_sql(spec: ScoringSpec) -> str:
     """The model inputs of every active customer at `as_of` (nullable values)."""
-    cid = _ident(spec.id_column)
-    columns = ",\n    ".join(f"{expr} AS {_ident(name)}" for name, expr in spec.inputs.items())
+    cid = ident(spec.id_column)
+    columns = ",\n    ".join(f"{expr} AS {ident(name)}" for name, expr in spec.inputs.items())
     return (
         f"SELECT CAST({cid} AS STRING) AS {cid},\n    {columns}\n"
         f"  FROM {table_ref(spec.project, spec.features_table)}\n  WHERE {_where(spec)}"
@@ -152,9 +154,9 @@ def inputs_sql(spec: ScoringSpec) -> str:
 
 def onnx_inputs_sql(spec: ScoringSpec) -> str:
     """The id and the inputs as the ONNX graph takes them (what ML.PREDICT is given)."""
-    cid = _ident(spec.id_column)
+    cid = ident(spec.id_column)
     columns = ",\n      ".join(
-        f"{expr} AS {_ident(name)}" for name, expr in spec.onnx_inputs.items()
+        f"{expr} AS {ident(name)}" for name, expr in spec.onnx_inputs.items()
     )
     return f"SELECT {cid},\n      {columns}\n    FROM (\n  {inputs_sql(spec)}\n    )"
 
@@ -180,12 +182,12 @@ def tier_sql(spec: ScoringSpec) -> str:
 def predictions_sql(spec: ScoringSpec, predicted: str | None = None) -> str:
     """The SELECT of the rows to insert, in contract order. `predicted` replaces ML.PREDICT
     by another query with the id and the probability output (offline evaluation only)."""
-    cid = _ident(spec.id_column)
+    cid = ident(spec.id_column)
     drivers = spec.drivers_sql or (
         f"SELECT {cid}, CAST(NULL AS STRING) AS driver_1, CAST(NULL AS STRING) AS driver_2, "
         f"CAST(NULL AS STRING) AS driver_3 FROM inputs WHERE FALSE"
     )
-    output = _ident(spec.probability_output)
+    output = ident(spec.probability_output)
     stamp = spec.scored_at.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
     return f"""WITH inputs AS (
   {inputs_sql(spec)}
@@ -208,15 +210,15 @@ drivers AS (
 SELECT
   r.{cid} AS customer_id,
   DATE '{spec.as_of.isoformat()}' AS as_of_date,
-  {_str(spec.model_name)} AS model_name,
-  {_str(spec.model_version)} AS model_version,
+  {literal(spec.model_name)} AS model_name,
+  {literal(spec.model_version)} AS model_version,
   r.churn_probability,
   {tier_sql(spec)} AS risk_tier,
   r.risk_rank,
   d.driver_1,
   d.driver_2,
   d.driver_3,
-  {_str(spec.run_id)} AS run_id,
+  {literal(spec.run_id)} AS run_id,
   DATETIME '{stamp}' AS scored_at
 FROM ranked AS r
 LEFT JOIN drivers AS d ON d.{cid} = r.{cid}"""
@@ -235,12 +237,12 @@ def guard_sql(spec: ScoringSpec) -> list[str]:
     """ASSERTs run before anything is written: rows exist at as_of, one per customer."""
     table = table_ref(spec.project, spec.features_table)
     where = _where(spec)
-    cid = _ident(spec.id_column)
+    cid = ident(spec.id_column)
     return [
         f"ASSERT (SELECT COUNT(*) FROM {table} WHERE {where}) > 0 "
-        f"AS {_str(f'{spec.features_table} has no rows at as_of {spec.as_of}: nothing written')}",
+        f"AS {literal(f'{spec.features_table} has no rows at {spec.as_of}: nothing written')}",
         f"ASSERT (SELECT COUNT(*) - COUNT(DISTINCT {cid}) FROM {table} WHERE {where}) = 0 "
-        f"AS {_str(f'customers appear twice in {spec.features_table} at {spec.as_of}')}",
+        f"AS {literal(f'customers appear twice in {spec.features_table} at {spec.as_of}')}",
     ]
 
 
@@ -251,8 +253,8 @@ def replace_batch_sql(spec: ScoringSpec) -> list[str]:
     return [
         "BEGIN TRANSACTION",
         f"DELETE FROM {table} WHERE as_of_date = DATE '{spec.as_of.isoformat()}' "
-        f"AND model_name = {_str(spec.model_name)} "
-        f"AND model_version = {_str(spec.model_version)}",
+        f"AND model_name = {literal(spec.model_name)} "
+        f"AND model_version = {literal(spec.model_version)}",
         f"INSERT INTO {table} ({columns})\n{predictions_sql(spec)}",
         "COMMIT TRANSACTION",
     ]
@@ -270,8 +272,8 @@ def tier_counts_sql(spec: ScoringSpec) -> str:
     return (
         f"SELECT risk_tier, COUNT(*) AS n, SUM(churn_probability) AS total_probability "
         f"FROM {table} WHERE as_of_date = DATE '{spec.as_of.isoformat()}' "
-        f"AND model_name = {_str(spec.model_name)} "
-        f"AND model_version = {_str(spec.model_version)} GROUP BY risk_tier"
+        f"AND model_name = {literal(spec.model_name)} "
+        f"AND model_version = {literal(spec.model_version)} GROUP BY risk_tier"
     )
 
 
