@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -23,19 +22,14 @@ from types import TracebackType
 
 import requests
 
+from tests.pg_server import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 VENV = ROOT / ".venv-emulators"
 LOCK = Path(__file__).with_name("emulators.lock")
 DUCKDB_VERSION = "v1.5.5"
 PROJECT = "test-proj"
 PATCHED_LAUNCHER = Path(__file__).with_name("bqemulator_patched.py")
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _uv() -> str:

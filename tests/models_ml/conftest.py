@@ -22,16 +22,6 @@ from tests.models_ml.fixtures import TRAIN_AS_OF, Env, make_env  # noqa: E402
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 
-@pytest.fixture(scope="session")
-def mlflow_template(tmp_path_factory) -> Path:
-    """An empty, migrated MLflow SQLite store."""
-    from mlflow import MlflowClient
-
-    db = tmp_path_factory.mktemp("mlflow_template") / "mlflow.db"
-    MlflowClient(f"sqlite:///{db}").search_experiments()
-    return db
-
-
 @pytest.fixture
 def env(tmp_path, mlflow_template) -> Env:
     """A world with a training set and customer features, no model yet."""

@@ -20,16 +20,6 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 
 @pytest.fixture(scope="session")
-def mlflow_template(tmp_path_factory) -> Path:
-    """An empty, migrated MLflow SQLite store (copied: creating one costs ~10 s)."""
-    from mlflow import MlflowClient
-
-    db = tmp_path_factory.mktemp("mlflow_template") / "mlflow.db"
-    MlflowClient(f"sqlite:///{db}").search_experiments()
-    return db
-
-
-@pytest.fixture(scope="session")
 def world(tmp_path_factory, mlflow_template) -> Env:
     """A warehouse with customer features and a trained champion (version 1). Tests that
     move the alias put it back."""
