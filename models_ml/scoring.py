@@ -244,7 +244,7 @@ def check_table_columns(warehouse, cfg: MLConfig, loaded: LoadedModel) -> tuple[
     """For in-warehouse scoring: check the features table's columns (names only: no row is
     read) against the champion's schema; return the inactive-flag columns to filter on."""
     table = _features_table(warehouse, cfg)
-    columns = list(warehouse.query(f"select * from {table} limit 0").columns)
+    columns = warehouse.columns(table)
     if cfg.label_column in columns:
         raise ModelError(
             f"the table to score has the label column {cfg.label_column!r}",

@@ -406,6 +406,14 @@ class BigQueryWarehouse:
                 out.append((schema, item.table_id, int(table.num_rows or 0)))
         return pd.DataFrame(out, columns=["table_schema", "table_name", "row_count"])
 
+    def columns(self, name: str) -> list[str]:
+        """A table's column names in order, from its metadata: free, where a `select *`
+        (even with `limit 0`) would be billed for every column it names."""
+        table = self._get_table(name)
+        if table is None:
+            raise self._missing(name)
+        return [field.name for field in table.schema]
+
     def read_table(self, name: str) -> pd.DataFrame:
         """All rows of a table; a clear error when it is missing. BigQuery DataFrames
         (bigframes) on BigQuery when `bigquery_read_with_bigframes`, otherwise the table's

@@ -48,6 +48,8 @@ class Warehouse(Protocol):
 
     def table_rows(self, schemas: list[str]) -> pd.DataFrame: ...
 
+    def columns(self, name: str) -> list[str]: ...
+
     def read_table(self, name: str) -> pd.DataFrame: ...
 
     def write_table(self, df: pd.DataFrame, name: str) -> None: ...
@@ -130,6 +132,19 @@ class DuckDBWarehouse:
         )
         n = self.query(f"select n from ({counts}) order by i")["n"].astype("int64").tolist()
         return tables.assign(row_count=n)[columns]
+
+    def columns(self, name: str) -> list[str]:
+        """A table's column names in order, from the catalog (no row is read)."""
+        schema, table = _split(_check_name(name))
+        if not self.table_exists(name):
+            raise WarehouseError(f"table {name} does not exist in {self.path}")
+        with self.connect(read_only=True) as con:
+            found = con.execute(
+                "select column_name from information_schema.columns "
+                "where table_schema = ? and table_name = ? order by ordinal_position",
+                [schema, table],
+            ).fetchall()
+        return [column for (column,) in found]
 
     def read_table(self, name: str) -> pd.DataFrame:
         """All rows of a table; a clear error when it is missing."""

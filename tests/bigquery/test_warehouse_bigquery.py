@@ -409,3 +409,13 @@ def test_table_rows_lists_tables_per_dataset_like_duckdb(wh, dataset, tmp_path):
         warehouse.write_table(frame.head(1), f"{dataset}.one")
         rows = warehouse.table_rows([dataset, "no_such_dataset"])
         assert rows.values.tolist() == [[dataset, "one", 1], [dataset, "preds", 4]]
+
+
+def test_columns_come_from_metadata_like_duckdb(wh, dataset, tmp_path):
+    frame = predictions(dt.date(2024, 3, 4), "1", n=2)
+    local = DuckDBWarehouse(tmp_path / "local.duckdb")
+    for warehouse in (wh, local):
+        warehouse.write_table(frame, f"{dataset}.preds")
+        assert warehouse.columns(f"{dataset}.preds") == list(frame.columns)
+        with pytest.raises(WarehouseError, match="does not exist"):
+            warehouse.columns(f"{dataset}.missing")
