@@ -11,28 +11,12 @@
 
 with
 
-crm_actions as (
+unioned as (
 
-    select
-        'crm' as source_system,
-        action_id,
-        customer_id,
-        action_type,
-        {{ dbt.safe_cast('action_at', dbt.type_timestamp()) }} as action_at,
-        performed_by,
-        outcome,
-        note,
-        _loaded_at as loaded_at
-
-    from {{ source('crm', 'crm_cs_actions') }}
-
-),
-
-{% if include_app %}
-    app_actions as (
-
+    -- the CRM's actions and, when it has landed, the app's: the same columns in both
+    {% for system in (['crm', 'app'] if include_app else ['crm']) %}
         select
-            'app' as source_system,
+            '{{ system }}' as source_system,
             action_id,
             customer_id,
             action_type,
@@ -42,18 +26,11 @@ crm_actions as (
             note,
             _loaded_at as loaded_at
 
-        from {{ source('app', 'app_cs_actions') }}
-
-    ),
-{% endif %}
-
-unioned as (
-
-    select * from crm_actions
-    {% if include_app %}
-        union all
-        select * from app_actions
-    {% endif %}
+        from {{ source(system, system ~ '_cs_actions') }}
+        {% if not loop.last %}
+            union all
+        {% endif %}
+    {% endfor %}
 
 ),
 
