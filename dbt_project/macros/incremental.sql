@@ -13,8 +13,13 @@
 
 {#- Config shared by the incremental models keyed on (customer, date): delete+insert where
     dbt-duckdb runs, merge on BigQuery (dbt-bigquery has no delete+insert); on BigQuery the
-    table is partitioned by `date_column` and clustered by customer. -#}
-{% macro incremental_by_customer_date(unique_key, date_column, granularity='month') -%}
+    table is partitioned by `date_column` and clustered by customer. A snapshot model names
+    the model whose `churn_date` takes snapshots out (`churn_dates_from`). -#}
+{% macro incremental_by_customer_date(unique_key, date_column, granularity='month', churn_dates_from=none) -%}
+    {%- set post_hook = [] -%}
+    {%- if churn_dates_from is not none -%}
+        {%- do post_hook.append("{{ delete_snapshots_after_churn(ref('" ~ churn_dates_from ~ "')) }}") -%}
+    {%- endif -%}
     {%- if target.type == 'bigquery' -%}
         {{ config(
             materialized='incremental',
@@ -23,6 +28,7 @@
             on_schema_change='append_new_columns',
             partition_by={'field': date_column, 'data_type': 'date', 'granularity': granularity},
             cluster_by=['customer_id'],
+            post_hook=post_hook,
         ) }}
     {%- else -%}
         {{ config(
@@ -30,25 +36,95 @@
             unique_key=unique_key,
             incremental_strategy='delete+insert',
             on_schema_change='append_new_columns',
+            post_hook=post_hook,
         ) }}
     {%- endif -%}
 {%- endmacro %}
 
 
-{#- The end of a `from spine` that keeps the snapshots an incremental run recomputes: those it
-    has never computed (a new week, a customer that arrived late) and those after the earliest
-    date of `changed` loaded since its last run (`usage_loaded_at`), late days included. -#}
-{% macro snapshots_to_recompute(spine, changed, changed_date) -%}
-    left join {{ this }} as computed
-        on
-            {{ spine }}.customer_id = computed.customer_id
-            and {{ spine }}.as_of_date = computed.as_of_date
+{#- How the incremental snapshot models (grain customer x as_of_date) know what to recompute.
+    Every row carries `inputs_loaded_at`: the latest load of its inputs when it was computed.
+    A run recomputes the spine rows added or changed since (a new week, a new customer, a
+    cancellation) and, per customer, every snapshot after the earliest day whose input rows
+    arrived since; the rest stay as they are. -#}
+
+{#- The watermark a run stamps on the rows it computes. `inputs`: (relation, loaded-at column). -#}
+{% macro inputs_watermark(inputs) -%}
+    select max(loaded_at) as inputs_loaded_at
+    from (
+        {%- for relation, column in inputs %}
+        select max({{ column }}) as loaded_at from {{ relation }}
+        {%- if not loop.last %}
+        union all
+        {%- endif %}
+        {%- endfor %}
+    ) as loads
+{%- endmacro %}
+
+
+{#- The watermark of the last run (an empty table: before any load). -#}
+{% macro last_run_watermark() -%}
+    (
+        select coalesce(max(previous.inputs_loaded_at), cast('1900-01-01' as {{ dbt.type_timestamp() }}))
+        from {{ this }} as previous
+    )
+{%- endmacro %}
+
+
+{#- Per customer, the earliest day with input rows loaded since the last run: snapshots after
+    it may change. `inputs`: (relation, expression of the day a row starts to count, so that
+    snapshot D reads it when the day is before D). -#}
+{% macro changed_customers(inputs) -%}
+    select
+        customer_id,
+        min(changed_date) as first_changed_date
+    from (
+        {%- for relation, changed_date in inputs %}
+        select
+            customer_id,
+            {{ changed_date }} as changed_date
+        from {{ relation }}
+        where loaded_at > {{ last_run_watermark() }}
+        {%- if not loop.last %}
+        union all
+        {%- endif %}
+        {%- endfor %}
+    ) as changed_rows
+    group by customer_id
+{%- endmacro %}
+
+
+{#- The end of a `from spine` that keeps the snapshots an incremental run recomputes: spine
+    rows added or changed since the last run (`spine.spine_loaded_at`) and the snapshots after
+    each customer's first changed day (`changes`, from changed_customers). -#}
+{% macro snapshots_to_recompute(spine, changes) -%}
+    left join {{ changes }}
+        on {{ spine }}.customer_id = {{ changes }}.customer_id
     where
-        computed.as_of_date is null
-        or {{ spine }}.as_of_date > (
-            select min({{ changed }}.{{ changed_date }}) from {{ changed }}
-            where {{ changed }}.loaded_at > (
-                select max(previous.usage_loaded_at) from {{ this }} as previous
-            )
+        {{ spine }}.spine_loaded_at > {{ last_run_watermark() }}
+        or {{ spine }}.as_of_date > {{ changes }}.first_changed_date
+{%- endmacro %}
+
+
+{#- post-hook: a late cancellation takes the customer's later snapshots out of the spine;
+    an incremental run deletes them here too (a full build never computes them). -#}
+{% macro delete_snapshots_after_churn(churn_dates) -%}
+    {%- if incremental_branch() -%}
+        delete from {{ this }} as kept
+        where exists (
+            select 1
+            from {{ churn_dates }} as churned
+            where
+                churned.customer_id = kept.customer_id
+                and churned.churn_date < kept.as_of_date
         )
+    {%- else -%}
+        select 1
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- `alias.*` without some columns: `exclude` in DuckDB, `except` in BigQuery. -#}
+{% macro all_columns_except(alias, columns) -%}
+    {{ alias }}.* {{ 'except' if target.type == 'bigquery' else 'exclude' }} ({{ columns | join(', ') }})
 {%- endmacro %}

@@ -1,8 +1,10 @@
-"""The incremental usage models give exactly what a full rebuild gives.
+"""The incremental models give exactly what a full rebuild gives.
 
-A week's run adds new events, late events for days already counted and a re-delivered
-event; the incremental build must then hold the same rows as `--full-refresh` on the same raw
-data, feature for feature, and a run with nothing new must change nothing.
+A week's run adds new rows to every source, late rows for days already computed (usage events,
+ticket updates, CRM versions, CS actions, invoices), a late cancellation that takes snapshots
+out of the spine and a re-delivered event; the incremental build must then hold the same rows
+as `--full-refresh` on the same raw data, feature for feature, and a run with nothing new must
+change nothing.
 """
 
 from __future__ import annotations
@@ -17,52 +19,84 @@ from raw_fixture import write_raw_fixture
 CUT = "2024-12-02"  # the first build sees events before this Monday (and not the late ones)
 LATE_FROM = "2024-10-21"  # a tenth of the events from here to CUT arrive only with the next load
 LATER_LOAD = "2025-01-08 03:00:00"
+CANCELLED = date(2024, 10, 15)  # C0000005's cancellation, delivered only with the next load
 
 # model -> columns compared (the incremental bookkeeping columns differ by design)
+SNAPSHOT = "* exclude (inputs_loaded_at)"
 COMPARED = {
     "intermediate.int_usage_daily": "* exclude (loaded_at)",
     "intermediate.int_usage_member_weeks": "* exclude (loaded_at)",
-    "intermediate.int_usage_windows": "* exclude (usage_loaded_at)",
-    "intermediate.int_usage_distinct_30d": "* exclude (usage_loaded_at)",
+    "intermediate.int_customer_weeks": SNAPSHOT,
+    "intermediate.int_usage_windows": SNAPSHOT,
+    "intermediate.int_usage_distinct_30d": SNAPSHOT,
+    "intermediate.int_billing_as_of": SNAPSHOT,
+    "intermediate.int_crm_attributes_as_of": SNAPSHOT,
+    "intermediate.int_cs_actions_as_of": SNAPSHOT,
+    "intermediate.int_tickets_as_of": SNAPSHOT,
+    "intermediate.int_customer_features": SNAPSHOT,
     "features.customer_features": "*",
     "features.training_set": "*",
 }
 
+# raw table -> the rows the next load brings: usage from CUT on and a tenth of it from LATE_FROM
+# on; the later half of the fixture's ticket updates, CRM versions and CS actions (a new
+# customer, C0000004, arrives late altogether); Stripe from CUT on, a tenth of the invoices
+# from LATE_FROM on and every cancellation (C0000005 cancelled on 2024-10-15, so its later
+# snapshots must leave the spine)
+NEXT_LOAD = {
+    "usage_events": f"""occurred_at >= '{CUT}'
+        or (occurred_at >= '{LATE_FROM}' and hash(event_id) % 10 = 0)""",
+    "zendesk_tickets": "updated_at >= '2024-10-10'",
+    "crm_customers": "updated_at >= '2024-08-01'",
+    "crm_cs_actions": "action_at >= '2024-10-01'",
+    "stripe_events": f"""to_timestamp(created) >= '{CUT}'
+        or (to_timestamp(created) >= '{LATE_FROM}' and hash(id) % 10 = 0)
+        or type = 'customer.subscription.deleted'""",
+}
 
-def _hold_back_next_load(path) -> int:
-    """Move the next load's events out of raw.usage_events; returns how many."""
+
+def _hold_back_next_load(path) -> dict[str, int]:
+    """Move the next load's rows out of the raw tables; returns how many per table."""
     con = duckdb.connect(str(path))
+    held = {}
     try:
-        con.execute(
-            f"""
-            create table raw.next_load as
-            select * from raw.usage_events
-            where occurred_at >= '{CUT}'
-                or (occurred_at >= '{LATE_FROM}' and hash(event_id) % 10 = 0)
-            """
-        )
-        con.execute(
-            "delete from raw.usage_events where event_id in (select event_id from raw.next_load)"
-        )
-        return con.execute("select count(*) from raw.next_load").fetchone()[0]
+        for table, next_load in NEXT_LOAD.items():
+            con.execute(f"create table raw.next_{table} as select * from raw.{table} limit 0")
+            con.execute(
+                f"""
+                with moved as (
+                    delete from raw.{table}
+                    where {next_load}
+                    returning *
+                )
+                insert into raw.next_{table} select * from moved
+                """
+            )
+            held[table] = con.execute(f"select count(*) from raw.next_{table}").fetchone()[0]
+        return held
     finally:
         con.close()
 
 
 def _land_next_load(path) -> None:
-    """The held-back events arrive with a later load, with one already-loaded event again."""
+    """The held-back rows arrive with a later load, with one already-loaded event again."""
     con = duckdb.connect(str(path))
     try:
+        for table in NEXT_LOAD:
+            con.execute(
+                f"""
+                insert into raw.{table}
+                select * replace (timestamp '{LATER_LOAD}' as _loaded_at) from raw.next_{table}
+                """
+            )
+            con.execute(f"drop table raw.next_{table}")
         con.execute(
             f"""
             insert into raw.usage_events
-            select * replace (timestamp '{LATER_LOAD}' as _loaded_at) from raw.next_load
-            union all
             select * replace (timestamp '{LATER_LOAD}' as _loaded_at)
             from (select * from raw.usage_events where occurred_at < '{LATE_FROM}' limit 1)
             """
         )
-        con.execute("drop table raw.next_load")
     finally:
         con.close()
 
@@ -87,7 +121,8 @@ def test_incremental_build_equals_full_rebuild(tmp_path):
     incremental = tmp_path / "incremental.duckdb"
     write_raw_fixture(incremental)
     held_back = _hold_back_next_load(incremental)
-    assert held_back > 100
+    assert held_back["usage_events"] > 100
+    assert all(held_back.values()), held_back
 
     _build(["run"], incremental, tmp_path / "target")
     first = _snapshot(incremental)
@@ -102,16 +137,24 @@ def test_incremental_build_equals_full_rebuild(tmp_path):
 
     for table in COMPARED:
         assert after_week[table] == expected[table], f"{table} differs from a full rebuild"
-    # the week mattered: new snapshots, and late events changed snapshots already computed
-    assert len(after_week["features.customer_features"]) > len(first["features.customer_features"])
-    first_windows = {row[:2]: row for row in first["intermediate.int_usage_windows"]}
-    changed = [
-        row[:2]
-        for row in after_week["intermediate.int_usage_windows"]
-        if row[:2] in first_windows and first_windows[row[:2]] != row
-    ]
-    assert changed, "late events should change snapshots computed by the first build"
-    assert min(as_of for _customer, as_of in changed) < date.fromisoformat(CUT)
+    # the week mattered: new snapshots, and late rows changed snapshots already computed
+    assert {row[1] for row in after_week["features.customer_features"]} > {
+        row[1] for row in first["features.customer_features"]
+    }
+    for table in ("int_usage_windows", "int_tickets_as_of", "int_crm_attributes_as_of"):
+        before = {row[:2]: row for row in first[f"intermediate.{table}"]}
+        changed = [
+            row[:2]
+            for row in after_week[f"intermediate.{table}"]
+            if row[:2] in before and before[row[:2]] != row
+        ]
+        assert changed, f"late rows should change {table} snapshots of the first build"
+        assert min(as_of for _customer, as_of in changed) < date.fromisoformat(CUT)
+    # the late cancellation took C0000005's later snapshots out of every layer
+    for table in ("intermediate.int_usage_windows", "features.customer_features"):
+        left = [row for row in first[table] if row[0] == "C0000005" and row[1] > CANCELLED]
+        assert left, "the first build should not know the cancellation yet"
+        assert not [r for r in after_week[table] if r[0] == "C0000005" and r[1] > CANCELLED]
 
     # a run with nothing new changes nothing
     _build(["run"], incremental, tmp_path / "target")

@@ -7,36 +7,29 @@ with
 
 features as (
 
-    select * from {{ ref('customer_features') }}
+    select * from {{ ref('int_customer_features') }}
 
 ),
 
-spine as (
+data_range as (
 
-    select
-        customer_id,
-        as_of_date,
-        churn_date,
-        latest_data_date
-    from {{ ref('int_customer_weeks') }}
+    select * from {{ ref('int_data_range') }}
 
 ),
 
 labelled as (
 
     select
-        features.*,
+        {{ all_columns_except('features', ['churn_date', 'inputs_loaded_at']) }},
         coalesce(
-            spine.churn_date >= features.as_of_date
-            and spine.churn_date < {{ add_days('features.as_of_date', horizon) }},
+            features.churn_date >= features.as_of_date
+            and features.churn_date < {{ add_days('features.as_of_date', horizon) }},
             false
         ) as churned
 
     from features
-    inner join spine
-        on features.customer_id = spine.customer_id
-            and features.as_of_date = spine.as_of_date
-    where {{ add_days('features.as_of_date', horizon) }} <= spine.latest_data_date
+    cross join data_range
+    where {{ add_days('features.as_of_date', horizon) }} <= data_range.latest_data_date
 
 )
 

@@ -1,4 +1,8 @@
 -- subscription state and payments per snapshot, from events before D
+{{ incremental_by_customer_date(
+    ['customer_id', 'as_of_date'], 'as_of_date', 'day', churn_dates_from='int_customer_weeks'
+) }}
+{%- set incremental = incremental_branch() %}
 
 with
 
@@ -6,7 +10,8 @@ spine as (
 
     select
         customer_id,
-        as_of_date
+        as_of_date,
+        inputs_loaded_at as spine_loaded_at
     from {{ ref('int_customer_weeks') }}
 
 ),
@@ -24,6 +29,34 @@ payments as (
 
 ),
 
+watermark as (
+
+    {{ inputs_watermark([('spine', 'spine_loaded_at'), ('subscriptions', 'loaded_at'), ('payments', 'loaded_at')]) }}
+
+),
+
+{% if incremental %}
+    changes as (
+
+        {{ changed_customers([('subscriptions', "cast(valid_from as date)"), ('payments', "event_date")]) }}
+
+    ),
+{% endif %}
+
+targets as (
+
+    -- a full build computes every spine row, an incremental run only those that may change
+    select
+        spine.customer_id,
+        spine.as_of_date
+
+    from spine
+    {% if incremental %}
+        {{ snapshots_to_recompute('spine', 'changes') }}
+    {% endif %}
+
+),
+
 subscription_at_d as (
 
     select
@@ -36,7 +69,7 @@ subscription_at_d as (
         subscriptions.has_discount,
         subscriptions.current_period_end
 
-    from spine
+    from targets as spine
     inner join subscriptions
         on spine.customer_id = subscriptions.customer_id
             and cast(subscriptions.valid_from as date) < spine.as_of_date
@@ -54,7 +87,7 @@ subscription_90d_before as (
         spine.as_of_date,
         subscriptions.mrr
 
-    from spine
+    from targets as spine
     inner join subscriptions
         on spine.customer_id = subscriptions.customer_id
             and cast(subscriptions.valid_from as date) < {{ add_days('spine.as_of_date', -90) }}
@@ -75,7 +108,7 @@ failed_payments as (
         end) as failed_payments_90d,
         max(payments.event_date) as last_failed_payment_date
 
-    from spine
+    from targets as spine
     inner join payments
         on spine.customer_id = payments.customer_id
             and spine.as_of_date > payments.event_date
@@ -98,7 +131,7 @@ joined as (
         coalesce(failed_payments.failed_payments_90d, 0) as failed_payments_90d,
         failed_payments.last_failed_payment_date
 
-    from spine
+    from targets as spine
     left join subscription_at_d
         on spine.customer_id = subscription_at_d.customer_id
             and spine.as_of_date = subscription_at_d.as_of_date
@@ -111,4 +144,8 @@ joined as (
 
 )
 
-select * from joined
+select
+    joined.*,
+    watermark.inputs_loaded_at
+from joined
+cross join watermark

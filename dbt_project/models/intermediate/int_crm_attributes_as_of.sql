@@ -1,6 +1,10 @@
 -- CRM attributes per snapshot: the customer's version last updated on a day before D. When
 -- ingestion first saw the customer after D (no earlier version), the first captured version is
 -- used for these slowly changing attributes; rows added later never change it.
+{{ incremental_by_customer_date(
+    ['customer_id', 'as_of_date'], 'as_of_date', 'day', churn_dates_from='int_customer_weeks'
+) }}
+{%- set incremental = incremental_branch() %}
 
 with
 
@@ -8,7 +12,8 @@ spine as (
 
     select
         customer_id,
-        as_of_date
+        as_of_date,
+        inputs_loaded_at as spine_loaded_at
     from {{ ref('int_customer_weeks') }}
 
 ),
@@ -16,6 +21,34 @@ spine as (
 versions as (
 
     select * from {{ ref('stg_crm__customer_versions') }}
+
+),
+
+watermark as (
+
+    {{ inputs_watermark([('spine', 'spine_loaded_at'), ('versions', 'loaded_at')]) }}
+
+),
+
+{% if incremental %}
+    changes as (
+
+        {{ changed_customers([('versions', "case when version_number = 1 then cast('1900-01-01' as date) else cast(valid_from as date) end")]) }}
+
+    ),
+{% endif %}
+
+targets as (
+
+    -- a full build computes every spine row, an incremental run only those that may change
+    select
+        spine.customer_id,
+        spine.as_of_date
+
+    from spine
+    {% if incremental %}
+        {{ snapshots_to_recompute('spine', 'changes') }}
+    {% endif %}
 
 ),
 
@@ -30,7 +63,7 @@ version_at_d as (
         versions.industry,
         versions.country
 
-    from spine
+    from targets as spine
     inner join versions
         on spine.customer_id = versions.customer_id
             and cast(versions.valid_from as date) < spine.as_of_date
@@ -63,7 +96,7 @@ attributes as (
             else first_version.country
         end as country
 
-    from spine
+    from targets as spine
     left join version_at_d
         on spine.customer_id = version_at_d.customer_id
             and spine.as_of_date = version_at_d.as_of_date
@@ -72,4 +105,8 @@ attributes as (
 
 )
 
-select * from attributes
+select
+    attributes.*,
+    watermark.inputs_loaded_at
+from attributes
+cross join watermark

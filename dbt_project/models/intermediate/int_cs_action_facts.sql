@@ -18,7 +18,8 @@ facts as (
         action_type = 'offer_made' as is_offer,
         outcome,
         action_at,
-        action_date
+        action_date,
+        loaded_at
 
     from actions
 

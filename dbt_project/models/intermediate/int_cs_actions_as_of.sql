@@ -1,10 +1,16 @@
+{{ incremental_by_customer_date(
+    ['customer_id', 'as_of_date'], 'as_of_date', 'day', churn_dates_from='int_customer_weeks'
+) }}
+{%- set incremental = incremental_branch() %}
+
 with
 
 spine as (
 
     select
         customer_id,
-        as_of_date
+        as_of_date,
+        inputs_loaded_at as spine_loaded_at
     from {{ ref('int_customer_weeks') }}
 
 ),
@@ -12,6 +18,34 @@ spine as (
 actions as (
 
     select * from {{ ref('int_cs_action_facts') }}
+
+),
+
+watermark as (
+
+    {{ inputs_watermark([('spine', 'spine_loaded_at'), ('actions', 'loaded_at')]) }}
+
+),
+
+{% if incremental %}
+    changes as (
+
+        {{ changed_customers([('actions', "action_date")]) }}
+
+    ),
+{% endif %}
+
+targets as (
+
+    -- a full build computes every spine row, an incremental run only those that may change
+    select
+        spine.customer_id,
+        spine.as_of_date
+
+    from spine
+    {% if incremental %}
+        {{ snapshots_to_recompute('spine', 'changes') }}
+    {% endif %}
 
 ),
 
@@ -32,12 +66,17 @@ aggregated as (
         end) as cs_offers_90d,
         max(actions.action_date) as last_cs_action_date
 
-    from spine
-    inner join actions
+    -- every target gets a row, so that a recomputed snapshot replaces the one before
+    from targets as spine
+    left join actions
         on spine.customer_id = actions.customer_id
             and spine.as_of_date > actions.action_date
     group by spine.customer_id, spine.as_of_date
 
 )
 
-select * from aggregated
+select
+    aggregated.*,
+    watermark.inputs_loaded_at
+from aggregated
+cross join watermark

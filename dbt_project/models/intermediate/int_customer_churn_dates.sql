@@ -17,7 +17,9 @@ cancellations as (
 
     select
         stripe_customers.customer_id,
-        min(subscription_events.event_at) as churned_at
+        min(subscription_events.event_at) as churned_at,
+        -- the latest load of the customer's cancellations or of its Stripe customer
+        max(greatest(subscription_events.loaded_at, stripe_customers.loaded_at)) as loaded_at
 
     from subscription_events
     inner join stripe_customers
@@ -31,5 +33,6 @@ cancellations as (
 select
     customer_id,
     churned_at,
-    cast(churned_at as date) as churn_date
+    cast(churned_at as date) as churn_date,
+    loaded_at
 from cancellations

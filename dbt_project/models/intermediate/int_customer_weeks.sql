@@ -1,8 +1,16 @@
+-- the customer-week spine. incremental: a run adds the new weeks for every customer and
+-- recomputes every week of the customers whose CRM record or cancellation arrived since the
+-- last run; a late cancellation deletes the customer's later weeks (post-hook).
+{{ incremental_by_customer_date(
+    ['customer_id', 'as_of_date'], 'as_of_date', 'day', churn_dates_from='int_customer_churn_dates'
+) }}
+{%- set incremental = incremental_branch() %}
+
 with
 
-daily_usage as (
+data_range as (
 
-    select * from {{ ref('int_usage_daily') }}
+    select * from {{ ref('int_data_range') }}
 
 ),
 
@@ -18,27 +26,9 @@ churn_dates as (
 
 ),
 
-data_range as (
+watermark as (
 
-    select
-        min(usage_date) as first_data_date,
-        max(usage_date) as latest_data_date
-
-    from daily_usage
-
-),
-
-bounds as (
-
-    select
-        first_data_date,
-        latest_data_date,
-        -- first Monday once `spine_warmup_days` of usage data exist, so 90-day windows are full
-        {{ week_start(add_days(add_days('first_data_date', var('spine_warmup_days')), 6)) }} as first_as_of_date,
-        -- a snapshot on day D uses data < D: the day after the latest data is still complete
-        {{ add_days('latest_data_date', 1) }} as last_possible_as_of_date
-
-    from data_range
+    {{ inputs_watermark([('customers', 'loaded_at'), ('churn_dates', 'loaded_at'), ('data_range', 'loaded_at')]) }}
 
 ),
 
@@ -51,13 +41,24 @@ week_numbers as (
 weeks as (
 
     select
-        {{ add_days('bounds.first_as_of_date', '7 * (week_numbers.generated_number - 1)') }} as as_of_date,
-        bounds.latest_data_date
+        {{ add_days('data_range.first_as_of_date', '7 * (week_numbers.generated_number - 1)') }} as as_of_date
 
-    from bounds
+    from data_range
     cross join week_numbers
 
 ),
+
+{% if incremental %}
+    changed_customers as (
+
+        select customer_id from customers
+        where loaded_at > {{ last_run_watermark() }}
+        union distinct
+        select customer_id from churn_dates
+        where loaded_at > {{ last_run_watermark() }}
+
+    ),
+{% endif %}
 
 spine as (
 
@@ -66,19 +67,40 @@ spine as (
         weeks.as_of_date,
         customers.signup_date,
         churn_dates.churn_date,
-        weeks.latest_data_date
+        watermark.inputs_loaded_at
 
     from weeks
-    inner join bounds
-        on weeks.as_of_date <= bounds.last_possible_as_of_date
+    inner join data_range
+        on weeks.as_of_date <= data_range.last_possible_as_of_date
     inner join customers
         on weeks.as_of_date > customers.signup_date
+    cross join watermark
     left join churn_dates
         on customers.customer_id = churn_dates.customer_id
     -- active at D: signed up before D and not cancelled before D
-    where churn_dates.churn_date is null
+    where
+        churn_dates.churn_date is null
         or churn_dates.churn_date >= weeks.as_of_date
+
+),
+
+recomputed as (
+
+    -- a full build writes every row, an incremental run the new weeks and changed customers
+    select spine.*
+
+    from spine
+    {% if incremental %}
+        left join changed_customers
+            on spine.customer_id = changed_customers.customer_id
+        where
+            changed_customers.customer_id is not null
+            or spine.as_of_date > (
+                select coalesce(max(computed.as_of_date), cast('1900-01-01' as date))
+                from {{ this }} as computed
+            )
+    {% endif %}
 
 )
 
-select * from spine
+select * from recomputed

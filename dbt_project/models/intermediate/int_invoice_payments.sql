@@ -25,7 +25,9 @@ payments as (
         invoice_events.event_date,
         invoice_events.amount_due,
         invoice_events.amount_paid,
-        invoice_events.attempt_count
+        invoice_events.attempt_count,
+        -- a row is new when its event or the Stripe customer it maps through is
+        greatest(invoice_events.loaded_at, stripe_customers.loaded_at) as loaded_at
 
     from invoice_events
     inner join stripe_customers

@@ -17,7 +17,9 @@ mapped as (
 
     select
         subscription_events.*,
-        stripe_customers.customer_id
+        stripe_customers.customer_id,
+        -- a row is new when its event or the Stripe customer it maps through is
+        greatest(subscription_events.loaded_at, stripe_customers.loaded_at) as mapped_loaded_at
 
     from subscription_events
     inner join stripe_customers
@@ -56,7 +58,8 @@ priced as (
         event_at as valid_from,
         lead(event_at) over (
             partition by customer_id order by event_at, event_id
-        ) as valid_to
+        ) as valid_to,
+        mapped_loaded_at as loaded_at
 
     from mapped
     where customer_id is not null

@@ -30,7 +30,9 @@ history as (
         ticket_versions.created_at,
         cast(ticket_versions.created_at as date) as created_date,
         ticket_versions.valid_from,
-        ticket_versions.valid_to
+        ticket_versions.valid_to,
+        -- a row is new when its version or the organization it maps through is
+        greatest(ticket_versions.loaded_at, organizations.loaded_at) as loaded_at
 
     from ticket_versions
     inner join organizations

@@ -1,5 +1,9 @@
 -- ticket facts per snapshot: the state of each ticket as of D is its last version updated
 -- on a day before D
+{{ incremental_by_customer_date(
+    ['customer_id', 'as_of_date'], 'as_of_date', 'day', churn_dates_from='int_customer_weeks'
+) }}
+{%- set incremental = incremental_branch() %}
 
 with
 
@@ -7,7 +11,8 @@ spine as (
 
     select
         customer_id,
-        as_of_date
+        as_of_date,
+        inputs_loaded_at as spine_loaded_at
     from {{ ref('int_customer_weeks') }}
 
 ),
@@ -15,6 +20,34 @@ spine as (
 tickets as (
 
     select * from {{ ref('int_ticket_history') }}
+
+),
+
+watermark as (
+
+    {{ inputs_watermark([('spine', 'spine_loaded_at'), ('tickets', 'loaded_at')]) }}
+
+),
+
+{% if incremental %}
+    changes as (
+
+        {{ changed_customers([('tickets', "cast(valid_from as date)")]) }}
+
+    ),
+{% endif %}
+
+targets as (
+
+    -- a full build computes every spine row, an incremental run only those that may change
+    select
+        spine.customer_id,
+        spine.as_of_date
+
+    from spine
+    {% if incremental %}
+        {{ snapshots_to_recompute('spine', 'changes') }}
+    {% endif %}
 
 ),
 
@@ -29,8 +62,9 @@ state_as_of as (
         tickets.satisfaction_score,
         tickets.created_date
 
-    from spine
-    inner join tickets
+    -- every target gets a row, so that a recomputed snapshot replaces the one before
+    from targets as spine
+    left join tickets
         on spine.customer_id = tickets.customer_id
             and cast(tickets.valid_from as date) < spine.as_of_date
             and (tickets.valid_to is null or cast(tickets.valid_to as date) >= spine.as_of_date)
@@ -63,4 +97,8 @@ aggregated as (
 
 )
 
-select * from aggregated
+select
+    aggregated.*,
+    watermark.inputs_loaded_at
+from aggregated
+cross join watermark

@@ -8,7 +8,9 @@
 -- events since the last run) and spine rows never computed, counted directly: D - 30 is a
 -- Saturday, so a member is in the window exactly when one of its weeks starting in
 -- [D - 35, D) has its last active day on or after D - 30.
-{{ incremental_by_customer_date(['customer_id', 'as_of_date'], 'as_of_date') }}
+{{ incremental_by_customer_date(
+    ['customer_id', 'as_of_date'], 'as_of_date', churn_dates_from='int_customer_weeks'
+) }}
 {%- set incremental = incremental_branch() %}
 
 with
@@ -23,17 +25,26 @@ spine as (
 
     select
         customer_id,
-        as_of_date
+        as_of_date,
+        inputs_loaded_at as spine_loaded_at
     from {{ ref('int_customer_weeks') }}
 
 ),
 
-usage_watermark as (
+watermark as (
 
-    -- the latest usage load these counts include: the next run starts after it
-    select max(loaded_at) as usage_loaded_at from member_weeks
+    -- the latest load these counts include: the next run starts after it
+    {{ inputs_watermark([('spine', 'spine_loaded_at'), ('member_weeks', 'loaded_at')]) }}
 
 ),
+
+{% if incremental %}
+    changes as (
+
+        {{ changed_customers([('member_weeks', 'week_start')]) }}
+
+    ),
+{% endif %}
 
 targets as (
 
@@ -43,15 +54,31 @@ targets as (
 
     from spine
     {% if incremental %}
-        {{ snapshots_to_recompute('spine', 'member_weeks', 'week_start') }}
+        {{ snapshots_to_recompute('spine', 'changes') }}
     {% endif %}
 
 ),
 
 window_start as (
 
-    -- the oldest week any target snapshot reads
-    select {{ add_days('min(as_of_date)', -35) }} as first_week_start from targets
+    -- per customer, the oldest week any of its target snapshots reads
+    select
+        customer_id,
+        {{ add_days('min(as_of_date)', -35) }} as first_week_start
+    from targets
+    group by customer_id
+
+),
+
+recent_member_weeks as (
+
+    select member_weeks.*
+
+    from member_weeks
+    inner join window_start
+        on
+            member_weeks.customer_id = window_start.customer_id
+            and member_weeks.week_start >= window_start.first_week_start
 
 ),
 
@@ -60,18 +87,16 @@ window_members as (
     select
         targets.customer_id,
         targets.as_of_date,
-        member_weeks.member_type,
-        member_weeks.member
+        recent_member_weeks.member_type,
+        recent_member_weeks.member
 
     from targets
-    inner join member_weeks
+    inner join recent_member_weeks
         on
-            targets.customer_id = member_weeks.customer_id
-            and targets.as_of_date > member_weeks.week_start
-            and {{ add_days('targets.as_of_date', -35) }} <= member_weeks.week_start
-            and {{ add_days('targets.as_of_date', -30) }} <= member_weeks.last_active_date
-    cross join window_start
-    where member_weeks.week_start >= window_start.first_week_start
+            targets.customer_id = recent_member_weeks.customer_id
+            and targets.as_of_date > recent_member_weeks.week_start
+            and {{ add_days('targets.as_of_date', -35) }} <= recent_member_weeks.week_start
+            and {{ add_days('targets.as_of_date', -30) }} <= recent_member_weeks.last_active_date
 
 ),
 
@@ -208,7 +233,7 @@ select
     counts.as_of_date,
     cast(counts.active_users_30d as {{ dbt.type_bigint() }}) as active_users_30d,
     cast(counts.distinct_features_30d as {{ dbt.type_bigint() }}) as distinct_features_30d,
-    usage_watermark.usage_loaded_at
+    watermark.inputs_loaded_at
 from counts
-cross join usage_watermark
+cross join watermark
 where counts.as_of_date is not null

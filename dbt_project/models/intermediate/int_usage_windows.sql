@@ -5,7 +5,9 @@
 -- incremental: a run computes only the snapshots that new usage can change (those after the
 -- earliest day that received events since the last run, late days included) and the spine
 -- rows it has never computed (a new week, a customer that arrived late); the rest stay.
-{{ incremental_by_customer_date(['customer_id', 'as_of_date'], 'as_of_date') }}
+{{ incremental_by_customer_date(
+    ['customer_id', 'as_of_date'], 'as_of_date', churn_dates_from='int_customer_weeks'
+) }}
 {%- set incremental = incremental_branch() %}
 {%- set bigint = dbt.type_bigint() %}
 
@@ -21,17 +23,26 @@ spine as (
 
     select
         customer_id,
-        as_of_date
+        as_of_date,
+        inputs_loaded_at as spine_loaded_at
     from {{ ref('int_customer_weeks') }}
 
 ),
 
-usage_watermark as (
+watermark as (
 
-    -- the latest usage load these windows include: the next run starts after it
-    select max(loaded_at) as usage_loaded_at from daily_usage
+    -- the latest load these counts include: the next run starts after it
+    {{ inputs_watermark([('spine', 'spine_loaded_at'), ('daily_usage', 'loaded_at')]) }}
 
 ),
+
+{% if incremental %}
+    changes as (
+
+        {{ changed_customers([('daily_usage', 'usage_date')]) }}
+
+    ),
+{% endif %}
 
 targets as (
 
@@ -41,15 +52,20 @@ targets as (
 
     from spine
     {% if incremental %}
-        {{ snapshots_to_recompute('spine', 'daily_usage', 'usage_date') }}
+        {{ snapshots_to_recompute('spine', 'changes') }}
     {% endif %}
 
 ),
 
 bounds as (
 
-    -- the 13 weeks before the earliest target snapshot are the oldest any window reads
-    select {{ add_days('min(as_of_date)', -91) }} as first_week_start from targets
+    -- per customer, the 13 weeks before its earliest target snapshot are the oldest any
+    -- window reads
+    select
+        customer_id,
+        {{ add_days('min(as_of_date)', -91) }} as first_week_start
+    from targets
+    group by customer_id
 
 ),
 
@@ -61,10 +77,11 @@ earlier_logins as (
         max(daily_usage.usage_date) as last_login_date
 
     from daily_usage
-    cross join bounds
-    where
-        daily_usage.usage_date < bounds.first_week_start
-        and daily_usage.logins > 0
+    inner join bounds
+        on
+            daily_usage.customer_id = bounds.customer_id
+            and daily_usage.usage_date < bounds.first_week_start
+    where daily_usage.logins > 0
     group by daily_usage.customer_id
 
 ),
@@ -72,13 +89,17 @@ earlier_logins as (
 days as (
 
     select
-        *,
-        {{ week_start('usage_date') }} as week_start,
-        {{ dbt.datediff(week_start('usage_date'), 'usage_date', 'day') }} as day_of_week,
-        case when events > 0 then 1 else 0 end as active_days
+        daily_usage.*,
+        {{ week_start('daily_usage.usage_date') }} as week_start,
+        {{ dbt.datediff(week_start('daily_usage.usage_date'), 'daily_usage.usage_date', 'day') }}
+            as day_of_week,
+        case when daily_usage.events > 0 then 1 else 0 end as active_days
 
     from daily_usage
-    where usage_date >= (select bounds.first_week_start from bounds)
+    inner join bounds
+        on
+            daily_usage.customer_id = bounds.customer_id
+            and daily_usage.usage_date >= bounds.first_week_start
 
 ),
 
@@ -218,10 +239,10 @@ joined as (
         cast(coalesce(windows.feature_uses_30d, 0) as {{ bigint }}) as feature_uses_30d,
         cast(coalesce(windows.exports_30d, 0) as {{ bigint }}) as exports_30d,
         cast(coalesce(windows.integration_syncs_30d, 0) as {{ bigint }}) as integration_syncs_30d,
-        usage_watermark.usage_loaded_at
+        watermark.inputs_loaded_at
 
     from targets as spine
-    cross join usage_watermark
+    cross join watermark
     left join windows
         on
             spine.customer_id = windows.customer_id

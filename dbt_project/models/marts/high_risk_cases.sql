@@ -26,8 +26,8 @@ churn_dates as (
 
 data_end as (
 
-    select max(latest_data_date) as latest_data_date
-    from {{ ref('int_customer_weeks') }}
+    select latest_data_date
+    from {{ ref('int_data_range') }}
 
 ),
 

@@ -31,7 +31,8 @@ latest as (
         versions.signup_date,
         versions.valid_from as updated_at,
         first_seen.first_seen_at,
-        versions.version_number as n_versions
+        versions.version_number as n_versions,
+        versions.loaded_at
 
     from versions
     inner join first_seen

@@ -15,7 +15,8 @@ extracted as (
         {{ stripe_field('email') }} as email,
         {{ stripe_field('name') }} as customer_name,
         created_at,
-        event_id
+        event_id,
+        loaded_at
 
     from events
 
@@ -40,6 +41,7 @@ select
     email,
     customer_name,
     created_at,
-    event_id
+    event_id,
+    loaded_at
 from deduplicated
 where event_rank = 1

@@ -21,6 +21,7 @@ extracted as (
         event_type = 'invoice.payment_failed' as is_payment_failure,
         created_at as event_at,
         created_date as event_date,
+        loaded_at,
 
         ---------- invoice
         lower({{ stripe_field('status') }}) as invoice_status,

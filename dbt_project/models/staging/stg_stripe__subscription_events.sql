@@ -23,6 +23,7 @@ extracted as (
         event_type,
         created_at as event_at,
         created_date as event_date,
+        loaded_at,
 
         ---------- subscription state after the event
         lower({{ stripe_field('status') }}) as status,

@@ -1,0 +1,38 @@
+-- the span of the usage data and the Mondays the spine covers: one row. Kept apart from the
+-- spine so that a new week of data moves this row, not a column of every spine row.
+
+with
+
+daily_usage as (
+
+    select * from {{ ref('int_usage_daily') }}
+
+),
+
+data_range as (
+
+    select
+        min(usage_date) as first_data_date,
+        max(usage_date) as latest_data_date,
+        max(loaded_at) as loaded_at
+
+    from daily_usage
+
+),
+
+bounds as (
+
+    select
+        first_data_date,
+        latest_data_date,
+        -- first Monday once `spine_warmup_days` of usage data exist, so 90-day windows are full
+        {{ week_start(add_days(add_days('first_data_date', var('spine_warmup_days')), 6)) }} as first_as_of_date,
+        -- a snapshot on day D uses data < D: the day after the latest data is still complete
+        {{ add_days('latest_data_date', 1) }} as last_possible_as_of_date,
+        loaded_at
+
+    from data_range
+
+)
+
+select * from bounds
