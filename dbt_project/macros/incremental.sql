@@ -14,10 +14,13 @@
 {#- Config shared by the incremental models keyed on (customer, date): delete+insert where
     dbt-duckdb runs, merge on BigQuery (dbt-bigquery has no delete+insert); on BigQuery the
     table is partitioned by `date_column` and clustered by customer. A snapshot model names
-    the model whose `churn_date` takes snapshots out (`churn_dates_from`). -#}
+    the model whose `churn_date` takes snapshots out (`churn_dates_from`, one row per churned
+    customer: int_customer_churn_dates). -#}
 {% macro incremental_by_customer_date(unique_key, date_column, granularity='month', churn_dates_from=none) -%}
     {%- set post_hook = [] -%}
     {%- if churn_dates_from is not none -%}
+        {#- ref() here makes the model depend on it, as the hook (rendered later) needs -#}
+        {%- do ref(churn_dates_from) -%}
         {%- do post_hook.append("{{ delete_snapshots_after_churn(ref('" ~ churn_dates_from ~ "')) }}") -%}
     {%- endif -%}
     {%- if target.type == 'bigquery' -%}
@@ -48,7 +51,8 @@
     cancellation) and, per customer, every snapshot after the earliest day whose input rows
     arrived since; the rest stay as they are. -#}
 
-{#- The watermark a run stamps on the rows it computes. `inputs`: (relation, loaded-at column). -#}
+{#- The watermark a run stamps on the rows it computes. `inputs`: (relation, loaded-at column).
+    Pass `ref()`s, not import CTEs: DuckDB materializes a CTE read more than once in full. -#}
 {% macro inputs_watermark(inputs) -%}
     select max(loaded_at) as inputs_loaded_at
     from (
@@ -73,18 +77,22 @@
 
 {#- Per customer, the earliest day with input rows loaded since the last run: snapshots after
     it may change. `inputs`: (relation, expression of the day a row starts to count, so that
-    snapshot D reads it when the day is before D). -#}
+    snapshot D reads it when the day is before D[, a filter on the rows that count]). -#}
 {% macro changed_customers(inputs) -%}
     select
         customer_id,
         min(changed_date) as first_changed_date
     from (
-        {%- for relation, changed_date in inputs %}
+        {%- for input in inputs %}
         select
             customer_id,
-            {{ changed_date }} as changed_date
-        from {{ relation }}
-        where loaded_at > {{ last_run_watermark() }}
+            {{ input[1] }} as changed_date
+        from {{ input[0] }}
+        where
+            loaded_at > {{ last_run_watermark() }}
+            {%- if input | length > 2 %}
+            and {{ input[2] }}
+            {%- endif %}
         {%- if not loop.last %}
         union all
         {%- endif %}
@@ -127,4 +135,13 @@
 {#- `alias.*` without some columns: `exclude` in DuckDB, `except` in BigQuery. -#}
 {% macro all_columns_except(alias, columns) -%}
     {{ alias }}.* {{ 'except' if target.type == 'bigquery' else 'exclude' }} ({{ columns | join(', ') }})
+{%- endmacro %}
+
+
+{#- The latest `loaded_at` an insert-only model holds (an empty table: before any load). -#}
+{% macro last_loaded_at() -%}
+    (
+        select coalesce(max(already_loaded.loaded_at), cast('1900-01-01' as {{ dbt.type_timestamp() }}))
+        from {{ this }} as already_loaded
+    )
 {%- endmacro %}

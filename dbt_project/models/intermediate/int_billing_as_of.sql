@@ -1,6 +1,6 @@
 -- subscription state and payments per snapshot, from events before D
 {{ incremental_by_customer_date(
-    ['customer_id', 'as_of_date'], 'as_of_date', 'day', churn_dates_from='int_customer_weeks'
+    ['customer_id', 'as_of_date'], 'as_of_date', 'day', churn_dates_from='int_customer_churn_dates'
 ) }}
 {%- set incremental = incremental_branch() %}
 
@@ -31,14 +31,17 @@ payments as (
 
 watermark as (
 
-    {{ inputs_watermark([('spine', 'spine_loaded_at'), ('subscriptions', 'loaded_at'), ('payments', 'loaded_at')]) }}
+    {{ inputs_watermark([(ref('int_customer_weeks'), 'inputs_loaded_at'), (ref('int_subscription_history'), 'loaded_at'), (ref('int_invoice_payments'), 'loaded_at')]) }}
 
 ),
 
 {% if incremental %}
     changes as (
 
-        {{ changed_customers([('subscriptions', "cast(valid_from as date)"), ('payments', "event_date")]) }}
+        {{ changed_customers([
+            (ref('int_subscription_history'), 'cast(valid_from as date)'),
+            (ref('int_invoice_payments'), 'event_date', 'is_payment_failure'),
+        ]) }}
 
     ),
 {% endif %}

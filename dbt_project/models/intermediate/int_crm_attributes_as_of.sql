@@ -2,7 +2,7 @@
 -- ingestion first saw the customer after D (no earlier version), the first captured version is
 -- used for these slowly changing attributes; rows added later never change it.
 {{ incremental_by_customer_date(
-    ['customer_id', 'as_of_date'], 'as_of_date', 'day', churn_dates_from='int_customer_weeks'
+    ['customer_id', 'as_of_date'], 'as_of_date', 'day', churn_dates_from='int_customer_churn_dates'
 ) }}
 {%- set incremental = incremental_branch() %}
 
@@ -26,14 +26,18 @@ versions as (
 
 watermark as (
 
-    {{ inputs_watermark([('spine', 'spine_loaded_at'), ('versions', 'loaded_at')]) }}
+    {{ inputs_watermark([(ref('int_customer_weeks'), 'inputs_loaded_at'), (ref('stg_crm__customer_versions'), 'loaded_at')]) }}
 
 ),
 
 {% if incremental %}
     changes as (
 
-        {{ changed_customers([('versions', "case when version_number = 1 then cast('1900-01-01' as date) else cast(valid_from as date) end")]) }}
+        {{ changed_customers([(
+            ref('stg_crm__customer_versions'),
+            "case when version_number = 1 then cast('1900-01-01' as date)"
+            ~ " else cast(valid_from as date) end",
+        )]) }}
 
     ),
 {% endif %}

@@ -1,5 +1,5 @@
 {{ incremental_by_customer_date(
-    ['customer_id', 'as_of_date'], 'as_of_date', 'day', churn_dates_from='int_customer_weeks'
+    ['customer_id', 'as_of_date'], 'as_of_date', 'day', churn_dates_from='int_customer_churn_dates'
 ) }}
 {%- set incremental = incremental_branch() %}
 
@@ -23,14 +23,14 @@ actions as (
 
 watermark as (
 
-    {{ inputs_watermark([('spine', 'spine_loaded_at'), ('actions', 'loaded_at')]) }}
+    {{ inputs_watermark([(ref('int_customer_weeks'), 'inputs_loaded_at'), (ref('int_cs_action_facts'), 'loaded_at')]) }}
 
 ),
 
 {% if incremental %}
     changes as (
 
-        {{ changed_customers([('actions', "action_date")]) }}
+        {{ changed_customers([(ref('int_cs_action_facts'), 'action_date')]) }}
 
     ),
 {% endif %}

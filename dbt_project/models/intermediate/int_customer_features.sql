@@ -4,7 +4,7 @@
 -- incremental: a run recomputes the spine rows added or changed since the last run and the
 -- snapshots any upstream model recomputed since; the rest stay.
 {{ incremental_by_customer_date(
-    ['customer_id', 'as_of_date'], 'as_of_date', 'day', churn_dates_from='int_customer_weeks'
+    ['customer_id', 'as_of_date'], 'as_of_date', 'day', churn_dates_from='int_customer_churn_dates'
 ) }}
 {%- set incremental = incremental_branch() %}
 
@@ -64,7 +64,15 @@ crm as (
 
 watermark as (
 
-    {{ inputs_watermark([('spine', 'spine_loaded_at'), ('usage_windows', 'inputs_loaded_at'), ('usage_distinct', 'inputs_loaded_at'), ('tickets', 'inputs_loaded_at'), ('billing', 'inputs_loaded_at'), ('cs_actions', 'inputs_loaded_at'), ('crm', 'inputs_loaded_at')]) }}
+    {{ inputs_watermark([
+        (ref('int_customer_weeks'), 'inputs_loaded_at'),
+        (ref('int_usage_windows'), 'inputs_loaded_at'),
+        (ref('int_usage_distinct_30d'), 'inputs_loaded_at'),
+        (ref('int_tickets_as_of'), 'inputs_loaded_at'),
+        (ref('int_billing_as_of'), 'inputs_loaded_at'),
+        (ref('int_cs_actions_as_of'), 'inputs_loaded_at'),
+        (ref('int_crm_attributes_as_of'), 'inputs_loaded_at'),
+    ]) }}
 
 ),
 
@@ -79,12 +87,14 @@ targets as (
 
     from spine
     {% if incremental %}
+        -- the upstream tables are read here by ref(), not through their import CTEs: DuckDB
+        -- materializes a CTE read more than once in full
         left join (
 
         select
             customer_id,
             as_of_date
-        from usage_windows
+        from {{ ref('int_usage_windows') }}
         where inputs_loaded_at > {{ last_run_watermark() }}
 
         union distinct
@@ -92,7 +102,7 @@ targets as (
         select
             customer_id,
             as_of_date
-        from usage_distinct
+        from {{ ref('int_usage_distinct_30d') }}
         where inputs_loaded_at > {{ last_run_watermark() }}
 
         union distinct
@@ -100,7 +110,7 @@ targets as (
         select
             customer_id,
             as_of_date
-        from tickets
+        from {{ ref('int_tickets_as_of') }}
         where inputs_loaded_at > {{ last_run_watermark() }}
 
         union distinct
@@ -108,7 +118,7 @@ targets as (
         select
             customer_id,
             as_of_date
-        from billing
+        from {{ ref('int_billing_as_of') }}
         where inputs_loaded_at > {{ last_run_watermark() }}
 
         union distinct
@@ -116,7 +126,7 @@ targets as (
         select
             customer_id,
             as_of_date
-        from cs_actions
+        from {{ ref('int_cs_actions_as_of') }}
         where inputs_loaded_at > {{ last_run_watermark() }}
 
         union distinct
@@ -124,7 +134,7 @@ targets as (
         select
             customer_id,
             as_of_date
-        from crm
+        from {{ ref('int_crm_attributes_as_of') }}
         where inputs_loaded_at > {{ last_run_watermark() }}
 
         ) as recomputed

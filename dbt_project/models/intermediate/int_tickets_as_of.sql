@@ -1,7 +1,7 @@
 -- ticket facts per snapshot: the state of each ticket as of D is its last version updated
 -- on a day before D
 {{ incremental_by_customer_date(
-    ['customer_id', 'as_of_date'], 'as_of_date', 'day', churn_dates_from='int_customer_weeks'
+    ['customer_id', 'as_of_date'], 'as_of_date', 'day', churn_dates_from='int_customer_churn_dates'
 ) }}
 {%- set incremental = incremental_branch() %}
 
@@ -25,14 +25,14 @@ tickets as (
 
 watermark as (
 
-    {{ inputs_watermark([('spine', 'spine_loaded_at'), ('tickets', 'loaded_at')]) }}
+    {{ inputs_watermark([(ref('int_customer_weeks'), 'inputs_loaded_at'), (ref('int_ticket_history'), 'loaded_at')]) }}
 
 ),
 
 {% if incremental %}
     changes as (
 
-        {{ changed_customers([('tickets', "cast(valid_from as date)")]) }}
+        {{ changed_customers([(ref('int_ticket_history'), 'cast(valid_from as date)')]) }}
 
     ),
 {% endif %}

@@ -9,7 +9,7 @@
 -- Saturday, so a member is in the window exactly when one of its weeks starting in
 -- [D - 35, D) has its last active day on or after D - 30.
 {{ incremental_by_customer_date(
-    ['customer_id', 'as_of_date'], 'as_of_date', churn_dates_from='int_customer_weeks'
+    ['customer_id', 'as_of_date'], 'as_of_date', churn_dates_from='int_customer_churn_dates'
 ) }}
 {%- set incremental = incremental_branch() %}
 
@@ -34,14 +34,14 @@ spine as (
 watermark as (
 
     -- the latest load these counts include: the next run starts after it
-    {{ inputs_watermark([('spine', 'spine_loaded_at'), ('member_weeks', 'loaded_at')]) }}
+    {{ inputs_watermark([(ref('int_customer_weeks'), 'inputs_loaded_at'), (ref('int_usage_member_weeks'), 'loaded_at')]) }}
 
 ),
 
 {% if incremental %}
     changes as (
 
-        {{ changed_customers([('member_weeks', 'week_start')]) }}
+        {{ changed_customers([(ref('int_usage_member_weeks'), 'week_start')]) }}
 
     ),
 {% endif %}

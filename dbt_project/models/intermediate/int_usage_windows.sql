@@ -6,7 +6,7 @@
 -- earliest day that received events since the last run, late days included) and the spine
 -- rows it has never computed (a new week, a customer that arrived late); the rest stay.
 {{ incremental_by_customer_date(
-    ['customer_id', 'as_of_date'], 'as_of_date', churn_dates_from='int_customer_weeks'
+    ['customer_id', 'as_of_date'], 'as_of_date', churn_dates_from='int_customer_churn_dates'
 ) }}
 {%- set incremental = incremental_branch() %}
 {%- set bigint = dbt.type_bigint() %}
@@ -32,14 +32,14 @@ spine as (
 watermark as (
 
     -- the latest load these counts include: the next run starts after it
-    {{ inputs_watermark([('spine', 'spine_loaded_at'), ('daily_usage', 'loaded_at')]) }}
+    {{ inputs_watermark([(ref('int_customer_weeks'), 'inputs_loaded_at'), (ref('int_usage_daily'), 'loaded_at')]) }}
 
 ),
 
 {% if incremental %}
     changes as (
 
-        {{ changed_customers([('daily_usage', 'usage_date')]) }}
+        {{ changed_customers([(ref('int_usage_daily'), 'usage_date')]) }}
 
     ),
 {% endif %}
@@ -71,12 +71,13 @@ bounds as (
 
 earlier_logins as (
 
-    -- the last login before those weeks, for customers idle for longer than 13 weeks
+    -- the last login before those weeks, for customers idle for longer than 13 weeks (read
+    -- by ref(): DuckDB would materialize the whole daily_usage CTE if it were read twice)
     select
         daily_usage.customer_id,
         max(daily_usage.usage_date) as last_login_date
 
-    from daily_usage
+    from {{ ref('int_usage_daily') }} as daily_usage
     inner join bounds
         on
             daily_usage.customer_id = bounds.customer_id

@@ -1,8 +1,16 @@
+-- incremental: each run stages only the raw rows loaded since the last run; an event id
+-- already staged is never inserted again (first delivery wins)
+{{ config(materialized='incremental', on_schema_change='append_new_columns') }}
+{%- set incremental = incremental_branch() %}
+
 with
 
 source as (
 
     select * from {{ source('stripe', 'stripe_events') }}
+    {% if incremental %}
+        where _loaded_at > {{ last_loaded_at() }}
+    {% endif %}
 
 ),
 
@@ -28,6 +36,15 @@ deduplicated as (
     from renamed
     where event_id is not null
 
+),
+
+new_events as (
+
+    select * from deduplicated
+    where
+        delivery_rank = 1
+        and {{ key_not_in(this, 'event_id', 'deduplicated.event_id') if incremental else 'true' }}
+
 )
 
 select
@@ -37,5 +54,4 @@ select
     cast(created_at as date) as created_date,
     event_data,
     loaded_at
-from deduplicated
-where delivery_rank = 1
+from new_events

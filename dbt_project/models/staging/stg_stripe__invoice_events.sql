@@ -1,9 +1,18 @@
+-- incremental: stg_stripe__events only ever adds events, so a run extracts the invoice events
+-- staged since the last run
+{{ config(materialized='incremental', on_schema_change='append_new_columns') }}
+{%- set incremental = incremental_branch() %}
+
 with
 
 events as (
 
     select * from {{ ref('stg_stripe__events') }}
-    where event_type in ('invoice.paid', 'invoice.payment_failed')
+    where
+        {% if incremental %}
+            loaded_at > {{ last_loaded_at() }} and
+        {% endif %}
+        event_type in ('invoice.paid', 'invoice.payment_failed')
 
 ),
 

@@ -9,7 +9,7 @@ source as (
 
     select * from {{ source('usage', 'usage_events') }}
     {% if incremental %}
-        where _loaded_at > (select max(already_loaded.loaded_at) from {{ this }} as already_loaded)
+        where _loaded_at > {{ last_loaded_at() }}
     {% endif %}
 
 ),
