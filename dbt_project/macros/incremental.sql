@@ -49,7 +49,9 @@
     Every row carries `inputs_loaded_at`: the latest load of its inputs when it was computed.
     A run recomputes the spine rows added or changed since (a new week, a new customer, a
     cancellation) and, per customer, every snapshot after the earliest day whose input rows
-    arrived since; the rest stay as they are. -#}
+    arrived since; the rest stay as they are. This assumes the models run in DAG order after
+    a load (`dbt build`, as the flows run it): a snapshot model run alone before the spine has
+    taken in a new load can skip rows; `--full-refresh` rebuilds from scratch. -#}
 
 {#- The watermark a run stamps on the rows it computes. `inputs`: (relation, loaded-at column).
     Pass `ref()`s, not import CTEs: DuckDB materializes a CTE read more than once in full. -#}
@@ -115,17 +117,33 @@
 
 
 {#- post-hook: a late cancellation takes the customer's later snapshots out of the spine;
-    an incremental run deletes them here too (a full build never computes them). -#}
+    an incremental run deletes them here too (a full build never computes them). Only
+    cancellations loaded after the run before this one can leave such rows (earlier ones were
+    known when the rows were computed), so the usual run compares a few rows, not the whole
+    table; the hook runs in the model's transaction, so a failed run redoes it. -#}
 {% macro delete_snapshots_after_churn(churn_dates) -%}
     {%- if incremental_branch() -%}
         delete from {{ this }} as kept
-        where exists (
-            select 1
-            from {{ churn_dates }} as churned
-            where
-                churned.customer_id = kept.customer_id
-                and churned.churn_date < kept.as_of_date
-        )
+        where
+            -- an IN list first: DuckDB plans the correlated EXISTS alone as a pass over the table
+            kept.customer_id in (
+                select recent.customer_id
+                from {{ churn_dates }} as recent
+                where recent.loaded_at > (
+                    select coalesce(max(stamps.inputs_loaded_at), cast('1900-01-01' as {{ dbt.type_timestamp() }}))
+                    from {{ this }} as stamps
+                    where stamps.inputs_loaded_at < (
+                        select max(latest.inputs_loaded_at) from {{ this }} as latest
+                    )
+                )
+            )
+            and exists (
+                select 1
+                from {{ churn_dates }} as churned
+                where
+                    churned.customer_id = kept.customer_id
+                    and churned.churn_date < kept.as_of_date
+            )
     {%- else -%}
         select 1
     {%- endif -%}
@@ -144,4 +162,19 @@
         select coalesce(max(already_loaded.loaded_at), cast('1900-01-01' as {{ dbt.type_timestamp() }}))
         from {{ this }} as already_loaded
     )
+{%- endmacro %}
+
+
+{#- An upstream snapshot model's rows for the snapshots this run computes. An incremental run
+    joins them to the (small) `targets` first, so the warehouse probes the upstream table with
+    the targets instead of building a hash table of all its rows. -#}
+{% macro rows_for_targets(model, targets='targets') -%}
+    select upstream.*
+    from {{ ref(model) }} as upstream
+    {%- if incremental_branch() %}
+    inner join {{ targets }}
+        on
+            upstream.customer_id = {{ targets }}.customer_id
+            and upstream.as_of_date = {{ targets }}.as_of_date
+    {%- endif %}
 {%- endmacro %}

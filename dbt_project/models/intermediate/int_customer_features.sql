@@ -26,42 +26,6 @@ spine as (
 
 ),
 
-usage_windows as (
-
-    select * from {{ ref('int_usage_windows') }}
-
-),
-
-usage_distinct as (
-
-    select * from {{ ref('int_usage_distinct_30d') }}
-
-),
-
-tickets as (
-
-    select * from {{ ref('int_tickets_as_of') }}
-
-),
-
-billing as (
-
-    select * from {{ ref('int_billing_as_of') }}
-
-),
-
-cs_actions as (
-
-    select * from {{ ref('int_cs_actions_as_of') }}
-
-),
-
-crm as (
-
-    select * from {{ ref('int_crm_attributes_as_of') }}
-
-),
-
 watermark as (
 
     {{ inputs_watermark([
@@ -145,6 +109,42 @@ targets as (
             spine.spine_loaded_at > {{ last_run_watermark() }}
             or recomputed.customer_id is not null
     {% endif %}
+
+),
+
+usage_windows as (
+
+    {{ rows_for_targets('int_usage_windows') }}
+
+),
+
+usage_distinct as (
+
+    {{ rows_for_targets('int_usage_distinct_30d') }}
+
+),
+
+tickets as (
+
+    {{ rows_for_targets('int_tickets_as_of') }}
+
+),
+
+billing as (
+
+    {{ rows_for_targets('int_billing_as_of') }}
+
+),
+
+cs_actions as (
+
+    {{ rows_for_targets('int_cs_actions_as_of') }}
+
+),
+
+crm as (
+
+    {{ rows_for_targets('int_crm_attributes_as_of') }}
 
 ),
 

@@ -34,6 +34,22 @@ new_counts as (
 
 ),
 
+{% if incremental %}
+    counted as (
+
+        -- the days already counted that the new events touch: joined from the new counts, so
+        -- the warehouse probes the table rather than building a hash table of it
+        select counted.*
+
+        from {{ this }} as counted
+        inner join new_counts
+            on
+                counted.customer_id = new_counts.customer_id
+                and counted.usage_date = new_counts.usage_date
+
+    ),
+{% endif %}
+
 daily as (
 
     {% if incremental %}
@@ -50,7 +66,7 @@ daily as (
             new_counts.loaded_at
 
         from new_counts
-        left join {{ this }} as counted
+        left join counted
             on
                 new_counts.customer_id = counted.customer_id
                 and new_counts.usage_date = counted.usage_date

@@ -59,6 +59,24 @@ new_member_weeks as (
 
 ),
 
+{% if incremental %}
+    counted as (
+
+        -- the member-weeks already counted that the new events touch: joined from the new
+        -- ones, so the warehouse probes the table rather than building a hash table of it
+        select counted.*
+
+        from {{ this }} as counted
+        inner join new_member_weeks
+            on
+                counted.customer_id = new_member_weeks.customer_id
+                and counted.member_type = new_member_weeks.member_type
+                and counted.member = new_member_weeks.member
+                and counted.week_start = new_member_weeks.week_start
+
+    ),
+{% endif %}
+
 member_weeks as (
 
     {% if incremental %}
@@ -81,7 +99,7 @@ member_weeks as (
             new_member_weeks.loaded_at
 
         from new_member_weeks
-        left join {{ this }} as counted
+        left join counted
             on
                 new_member_weeks.customer_id = counted.customer_id
                 and new_member_weeks.member_type = counted.member_type
