@@ -105,8 +105,8 @@
 
 
 {#- The end of a `from spine` that keeps the snapshots an incremental run recomputes: spine
-    rows added or changed since the last run (`spine.spine_loaded_at`) and the snapshots after
-    each customer's first changed day (`changes`, from changed_customers). -#}
+    rows added since the last run (`spine.spine_loaded_at`: the spine's `added_loaded_at`) and
+    the snapshots after each customer's first changed day (`changes`, from changed_customers). -#}
 {% macro snapshots_to_recompute(spine, changes) -%}
     left join {{ changes }}
         on {{ spine }}.customer_id = {{ changes }}.customer_id

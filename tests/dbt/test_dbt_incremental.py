@@ -26,7 +26,7 @@ SNAPSHOT = "* exclude (inputs_loaded_at)"
 COMPARED = {
     "intermediate.int_usage_daily": "* exclude (loaded_at)",
     "intermediate.int_usage_member_weeks": "* exclude (loaded_at)",
-    "intermediate.int_customer_weeks": SNAPSHOT,
+    "intermediate.int_customer_weeks": "* exclude (inputs_loaded_at, added_loaded_at)",
     "intermediate.int_usage_windows": SNAPSHOT,
     "intermediate.int_usage_distinct_30d": SNAPSHOT,
     "intermediate.int_billing_as_of": SNAPSHOT,

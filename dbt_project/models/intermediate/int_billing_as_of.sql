@@ -11,7 +11,7 @@ spine as (
     select
         customer_id,
         as_of_date,
-        inputs_loaded_at as spine_loaded_at
+        added_loaded_at as spine_loaded_at
     from {{ ref('int_customer_weeks') }}
 
 ),
@@ -31,7 +31,7 @@ payments as (
 
 watermark as (
 
-    {{ inputs_watermark([(ref('int_customer_weeks'), 'inputs_loaded_at'), (ref('int_subscription_history'), 'loaded_at'), (ref('int_invoice_payments'), 'loaded_at')]) }}
+    {{ inputs_watermark([(ref('int_customer_weeks'), 'added_loaded_at'), (ref('int_subscription_history'), 'loaded_at'), (ref('int_invoice_payments'), 'loaded_at')]) }}
 
 ),
 

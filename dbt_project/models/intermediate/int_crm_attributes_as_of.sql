@@ -13,7 +13,7 @@ spine as (
     select
         customer_id,
         as_of_date,
-        inputs_loaded_at as spine_loaded_at
+        added_loaded_at as spine_loaded_at
     from {{ ref('int_customer_weeks') }}
 
 ),
@@ -26,7 +26,7 @@ versions as (
 
 watermark as (
 
-    {{ inputs_watermark([(ref('int_customer_weeks'), 'inputs_loaded_at'), (ref('stg_crm__customer_versions'), 'loaded_at')]) }}
+    {{ inputs_watermark([(ref('int_customer_weeks'), 'added_loaded_at'), (ref('stg_crm__customer_versions'), 'loaded_at')]) }}
 
 ),
 

@@ -10,7 +10,7 @@ spine as (
     select
         customer_id,
         as_of_date,
-        inputs_loaded_at as spine_loaded_at
+        added_loaded_at as spine_loaded_at
     from {{ ref('int_customer_weeks') }}
 
 ),
@@ -23,7 +23,7 @@ actions as (
 
 watermark as (
 
-    {{ inputs_watermark([(ref('int_customer_weeks'), 'inputs_loaded_at'), (ref('int_cs_action_facts'), 'loaded_at')]) }}
+    {{ inputs_watermark([(ref('int_customer_weeks'), 'added_loaded_at'), (ref('int_cs_action_facts'), 'loaded_at')]) }}
 
 ),
 

@@ -101,6 +101,29 @@ recomputed as (
             )
     {% endif %}
 
+),
+
+stamped as (
+
+    -- added_loaded_at: when the snapshot entered the spine, kept when the row is recomputed
+    -- (a cancellation changes churn_date, not which snapshots exist): the feature models
+    -- compute a snapshot once it is added, the label follows inputs_loaded_at
+    select
+        recomputed.*,
+        {% if incremental %}
+            coalesce(existing.added_loaded_at, recomputed.inputs_loaded_at)
+        {% else %}
+            recomputed.inputs_loaded_at
+        {% endif %} as added_loaded_at
+
+    from recomputed
+    {% if incremental %}
+        left join {{ this }} as existing
+            on
+                recomputed.customer_id = existing.customer_id
+                and recomputed.as_of_date = existing.as_of_date
+    {% endif %}
+
 )
 
-select * from recomputed
+select * from stamped

@@ -12,7 +12,7 @@ spine as (
     select
         customer_id,
         as_of_date,
-        inputs_loaded_at as spine_loaded_at
+        added_loaded_at as spine_loaded_at
     from {{ ref('int_customer_weeks') }}
 
 ),
@@ -25,7 +25,7 @@ tickets as (
 
 watermark as (
 
-    {{ inputs_watermark([(ref('int_customer_weeks'), 'inputs_loaded_at'), (ref('int_ticket_history'), 'loaded_at')]) }}
+    {{ inputs_watermark([(ref('int_customer_weeks'), 'added_loaded_at'), (ref('int_ticket_history'), 'loaded_at')]) }}
 
 ),
 

@@ -24,7 +24,7 @@ spine as (
     select
         customer_id,
         as_of_date,
-        inputs_loaded_at as spine_loaded_at
+        added_loaded_at as spine_loaded_at
     from {{ ref('int_customer_weeks') }}
 
 ),
@@ -32,7 +32,7 @@ spine as (
 watermark as (
 
     -- the latest load these counts include: the next run starts after it
-    {{ inputs_watermark([(ref('int_customer_weeks'), 'inputs_loaded_at'), (ref('int_usage_daily'), 'loaded_at')]) }}
+    {{ inputs_watermark([(ref('int_customer_weeks'), 'added_loaded_at'), (ref('int_usage_daily'), 'loaded_at')]) }}
 
 ),
 

@@ -53,34 +53,54 @@ deduplicated as (
 
 ),
 
+already_staged as (
+
+    -- ids of this load that an earlier run staged (none on a full build): joined from the
+    -- load's side, so the warehouse probes the staged ids instead of building a hash table of
+    -- all of them
+    select distinct staged.event_id
+
+    {% if incremental %}
+        from {{ this }} as staged
+        inner join typed
+            on staged.event_id = typed.event_id
+    {% else %}
+        from typed as staged
+        where false
+    {% endif %}
+
+),
+
 flagged as (
 
     select
-        event_id,
-        customer_id,
-        user_id,
-        event_type,
-        feature,
-        occurred_at,
-        cast(occurred_at as date) as event_date,
-        received_at,
-        occurred_at_raw,
-        source_file,
-        raw_line,
-        loaded_at,
+        deduplicated.event_id,
+        deduplicated.customer_id,
+        deduplicated.user_id,
+        deduplicated.event_type,
+        deduplicated.feature,
+        deduplicated.occurred_at,
+        cast(deduplicated.occurred_at as date) as event_date,
+        deduplicated.received_at,
+        deduplicated.occurred_at_raw,
+        deduplicated.source_file,
+        deduplicated.raw_line,
+        deduplicated.loaded_at,
         case
-            when raw_line is not null or event_id is null then 'not a json event'
-            when customer_id is null then 'missing customer_id'
-            when occurred_at is null then 'malformed occurred_at'
-            when event_type not in ('login', 'feature_use', 'export', 'integration_sync')
-                or event_type is null then 'unknown event_type'
+            when deduplicated.raw_line is not null or deduplicated.event_id is null then 'not a json event'
+            when deduplicated.customer_id is null then 'missing customer_id'
+            when deduplicated.occurred_at is null then 'malformed occurred_at'
+            when deduplicated.event_type not in ('login', 'feature_use', 'export', 'integration_sync')
+                or deduplicated.event_type is null then 'unknown event_type'
         end as invalid_reason
 
     from deduplicated
+    left join already_staged
+        on deduplicated.event_id = already_staged.event_id
     -- a re-delivered event_id is dropped; rows without an id are kept (and flagged)
     where
-        (event_id is null or delivery_rank = 1)
-        and {{ key_not_in(this, 'event_id', 'deduplicated.event_id') if incremental else 'true' }}
+        (deduplicated.event_id is null or deduplicated.delivery_rank = 1)
+        and already_staged.event_id is null
 
 )
 
