@@ -1,3 +1,13 @@
+-- invoice events mapped to customers. incremental: a run adds the events whose row or whose
+-- Stripe customer record was loaded since the last run
+{{ config(
+    materialized='incremental',
+    unique_key='event_id',
+    incremental_strategy=('merge' if target.type == 'bigquery' else 'delete+insert'),
+    on_schema_change='append_new_columns',
+) }}
+{%- set incremental = incremental_branch() %}
+
 with
 
 invoice_events as (
@@ -34,6 +44,16 @@ payments as (
         on invoice_events.stripe_customer_id = stripe_customers.stripe_customer_id
     where stripe_customers.customer_id is not null
 
+),
+
+new_payments as (
+
+    -- a full build maps every event, an incremental run those loaded (or mapped) since
+    select * from payments
+    {% if incremental %}
+        where loaded_at > (select max(computed.loaded_at) from {{ this }} as computed)
+    {% endif %}
+
 )
 
-select * from payments
+select * from new_payments

@@ -1,3 +1,14 @@
+-- subscription states with their validity. incremental: a run recomputes the whole history
+-- of the customers with subscription events (or a Stripe customer record) loaded since the
+-- last run, since a new event ends the validity of the one before it
+{{ config(
+    materialized='incremental',
+    unique_key='event_id',
+    incremental_strategy=('merge' if target.type == 'bigquery' else 'delete+insert'),
+    on_schema_change='append_new_columns',
+) }}
+{%- set incremental = incremental_branch() %}
+
 with
 
 subscription_events as (
@@ -24,6 +35,28 @@ mapped as (
     from subscription_events
     inner join stripe_customers
         on subscription_events.stripe_customer_id = stripe_customers.stripe_customer_id
+
+),
+
+{% if incremental %}
+    changed_customers as (
+
+        select distinct customer_id
+        from mapped
+        where mapped_loaded_at > (select max(computed.loaded_at) from {{ this }} as computed)
+
+    ),
+{% endif %}
+
+recomputed as (
+
+    -- a full build prices every event, an incremental run the changed customers' events
+    select mapped.*
+
+    from mapped
+    {% if incremental %}
+        where mapped.customer_id in (select changed_customers.customer_id from changed_customers)
+    {% endif %}
 
 ),
 
@@ -61,7 +94,7 @@ priced as (
         ) as valid_to,
         mapped_loaded_at as loaded_at
 
-    from mapped
+    from recomputed
     where customer_id is not null
 
 )

@@ -8,11 +8,17 @@ with
 events as (
 
     select * from {{ ref('stg_stripe__events') }}
-    where
-        {% if incremental %}
-            loaded_at > {{ last_loaded_at() }} and
-        {% endif %}
-        event_type in ('invoice.paid', 'invoice.payment_failed')
+    where event_type in ('invoice.paid', 'invoice.payment_failed')
+
+),
+
+new_events as (
+
+    -- a full build extracts every event, an incremental run those staged since the last run
+    select * from events
+    {% if incremental %}
+        where loaded_at > {{ last_loaded_at() }}
+    {% endif %}
 
 ),
 
@@ -39,7 +45,7 @@ extracted as (
         {{ stripe_field('amount_paid', dbt.type_bigint()) }} / 100.0 as amount_paid,
         {{ stripe_field('attempt_count', dbt.type_int()) }} as attempt_count
 
-    from events
+    from new_events
 
 )
 

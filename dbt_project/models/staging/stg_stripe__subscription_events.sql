@@ -8,15 +8,21 @@ with
 events as (
 
     select * from {{ ref('stg_stripe__events') }}
-    where
-        {% if incremental %}
-            loaded_at > {{ last_loaded_at() }} and
-        {% endif %}
-        event_type in (
+    where event_type in (
             'customer.subscription.created',
             'customer.subscription.updated',
             'customer.subscription.deleted'
         )
+
+),
+
+new_events as (
+
+    -- a full build extracts every event, an incremental run those staged since the last run
+    select * from events
+    {% if incremental %}
+        where loaded_at > {{ last_loaded_at() }}
+    {% endif %}
 
 ),
 
@@ -46,7 +52,7 @@ extracted as (
         {{ stripe_timestamp_field('current_period_end') }} as current_period_end,
         {{ stripe_timestamp_field('canceled_at') }} as canceled_at
 
-    from events
+    from new_events
 
 )
 
