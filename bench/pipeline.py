@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -32,6 +32,7 @@ class PipelineFigures:
     feature_sql_s: float
     weekly_ingest_s: float
     weekly_feature_sql_s: float
+    weekly_feature_elapsed_s: float
     weekly_usage_sql_s: float
     group_by_s: float
     feature_rows: int
@@ -46,6 +47,10 @@ class PipelineFigures:
     def weekly_ratio(self) -> float:
         return self.weekly_feature_sql_s / self.group_by_s
 
+    @property
+    def weekly_elapsed_ratio(self) -> float:
+        return self.weekly_feature_elapsed_s / self.group_by_s
+
     def rows(self) -> list[tuple[str, str]]:
         return [
             ("customers", f"{self.customers:,}"),
@@ -57,11 +62,13 @@ class PipelineFigures:
             ("dbt build (incl. tests)", f"{self.dbt_build_s:.1f} s"),
             ("first build: feature models, SQL time", f"{self.feature_sql_s:.1f} s"),
             ("weekly run: ingest of the last week", f"{self.weekly_ingest_s:.1f} s"),
-            ("weekly run: feature models, SQL time", f"{self.weekly_feature_sql_s:.1f} s"),
+            ("weekly run: feature models, SQL time summed", f"{self.weekly_feature_sql_s:.1f} s"),
+            ("weekly run: feature models, elapsed", f"{self.weekly_feature_elapsed_s:.1f} s"),
             ("weekly run: usage models only", f"{self.weekly_usage_sql_s:.1f} s"),
             ("plain GROUP BY over raw events", f"{self.group_by_s:.2f} s"),
             ("first build / GROUP BY", f"{self.feature_ratio:.1f}x"),
-            ("weekly run / GROUP BY", f"{self.weekly_ratio:.1f}x (target <= 3x)"),
+            ("weekly run (summed) / GROUP BY", f"{self.weekly_ratio:.1f}x"),
+            ("weekly run (elapsed) / GROUP BY", f"{self.weekly_elapsed_ratio:.1f}x (target <= 3x)"),
             ("customer_features rows", f"{self.feature_rows:,}"),
             ("train job (both candidates, MLflow, gates)", f"{self.train_s:.1f} s"),
         ]
@@ -75,9 +82,23 @@ def _timed(func, *args, **kwargs) -> float:  # noqa: ANN001 - any callable
 
 def _feature_sql_seconds(project_dir: Path, prefix: str = "model.") -> float:
     """Sum of dbt's own execution time for the models whose id starts with `prefix` (not
-    tests, not dbt start-up; with 2 threads this overstates the wall time a little)."""
+    tests, not dbt start-up; with 2 threads two models share the cores, so the sum
+    overstates the time the build takes)."""
     results = json.loads((project_dir / "target" / "run_results.json").read_text())
     return sum(r["execution_time"] for r in results["results"] if r["unique_id"].startswith(prefix))
+
+
+def _feature_elapsed_seconds(project_dir: Path) -> float:
+    """From the first model's start to the last model's end: what the build takes, dbt's
+    start-up (parsing, connecting) left out."""
+    results = json.loads((project_dir / "target" / "run_results.json").read_text())
+    spans = [
+        (datetime.fromisoformat(t["started_at"]), datetime.fromisoformat(t["completed_at"]))
+        for r in results["results"]
+        if r["unique_id"].startswith("model.")
+        for t in r["timing"]
+    ]
+    return (max(end for _, end in spans) - min(start for start, _ in spans)).total_seconds()
 
 
 def run(
@@ -120,6 +141,7 @@ def run(
     ingest_s += weekly_ingest_s
     _timed(run_dbt, ["run", "--exclude", MARTS], settings)
     weekly_feature_sql_s = _feature_sql_seconds(PROJECT_DIR)
+    weekly_feature_elapsed_s = _feature_elapsed_seconds(PROJECT_DIR)
     weekly_usage_sql_s = sum(
         _feature_sql_seconds(PROJECT_DIR, f"model.churn.{name}")
         for name in ("stg_usage__events", "int_usage_")
@@ -156,6 +178,7 @@ def run(
         feature_sql_s=feature_sql_s,
         weekly_ingest_s=weekly_ingest_s,
         weekly_feature_sql_s=weekly_feature_sql_s,
+        weekly_feature_elapsed_s=weekly_feature_elapsed_s,
         weekly_usage_sql_s=weekly_usage_sql_s,
         group_by_s=group_by_s,
         feature_rows=feature_rows,

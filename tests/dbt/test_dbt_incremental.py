@@ -25,7 +25,11 @@ CANCELLED = date(2024, 10, 15)  # C0000005's cancellation, delivered only with t
 SNAPSHOT = "* exclude (inputs_loaded_at)"
 COMPARED = {
     "intermediate.int_usage_daily": "* exclude (loaded_at)",
-    "intermediate.int_usage_member_weeks": "* exclude (loaded_at)",
+    # insert-only: a member-week touched by two loads has two rows; compare them merged
+    "intermediate.int_usage_member_weeks": (
+        "customer_id, member_type, member, week_start, min(first_active_date), "
+        "max(last_active_date)"
+    ),
     "intermediate.int_customer_weeks": "* exclude (inputs_loaded_at, added_loaded_at)",
     "intermediate.int_usage_windows": SNAPSHOT,
     "intermediate.int_usage_distinct_30d": SNAPSHOT,
@@ -105,7 +109,11 @@ def _snapshot(path) -> dict[str, list[tuple]]:
     con = duckdb.connect(str(path), read_only=True)
     try:
         return {
-            table: con.execute(f"select {columns} from {table} order by all").fetchall()
+            table: con.execute(
+                f"select {columns} from {table}"
+                + (" group by all" if "min(" in columns else "")
+                + " order by all"
+            ).fetchall()
             for table, columns in COMPARED.items()
         }
     finally:

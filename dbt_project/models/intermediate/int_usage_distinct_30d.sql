@@ -128,6 +128,22 @@ spine_customers as (
 
 ),
 
+merged_member_weeks as (
+
+    -- a member-week that several loads touched has a row from each: one row per member-week
+    select
+        customer_id,
+        member_type,
+        member,
+        week_start,
+        min(first_active_date) as first_active_date,
+        max(last_active_date) as last_active_date
+
+    from member_weeks
+    group by customer_id, member_type, member, week_start
+
+),
+
 neighbours as (
 
     select
@@ -142,7 +158,7 @@ neighbours as (
             partition by customer_id, member_type, member order by week_start
         ) as next_first_active_date
 
-    from member_weeks
+    from merged_member_weeks
 
 ),
 

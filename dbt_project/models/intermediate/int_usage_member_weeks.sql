@@ -1,8 +1,19 @@
 -- the users and features active per customer and ISO week, with their first and last active
 -- day in that week: enough to count distinct members over any [D - 30, D) window exactly
 -- (a distinct count cannot be summed from daily totals).
--- incremental: new events widen the member-weeks they fall in, late weeks included
-{{ incremental_by_customer_date(['customer_id', 'member_type', 'member', 'week_start'], 'week_start') }}
+-- incremental and insert-only: a run adds the member-weeks of the events staged since the last
+-- run, late weeks included, as rows of their own; a member-week that two loads touched has a
+-- row from each (readers take the earliest first and latest last day). Merging them here would
+-- read and rewrite the whole table every week.
+{{ config(
+    materialized='incremental',
+    on_schema_change='append_new_columns',
+    partition_by=(
+        {'field': 'week_start', 'data_type': 'date', 'granularity': 'month'}
+        if target.type == 'bigquery' else none
+    ),
+    cluster_by=(['customer_id'] if target.type == 'bigquery' else none),
+) }}
 {%- set incremental = incremental_branch() %}
 
 with
@@ -57,58 +68,6 @@ new_member_weeks as (
     union all
     select * from features
 
-),
-
-{% if incremental %}
-    counted as (
-
-        -- the member-weeks already counted that the new events touch: joined from the new
-        -- ones, so the warehouse probes the table rather than building a hash table of it
-        select counted.*
-
-        from {{ this }} as counted
-        inner join new_member_weeks
-            on
-                counted.customer_id = new_member_weeks.customer_id
-                and counted.member_type = new_member_weeks.member_type
-                and counted.member = new_member_weeks.member
-                and counted.week_start = new_member_weeks.week_start
-
-    ),
-{% endif %}
-
-member_weeks as (
-
-    {% if incremental %}
-        -- a member-week seen before keeps its earliest first and latest last active day
-        select
-            new_member_weeks.customer_id,
-            new_member_weeks.member_type,
-            new_member_weeks.member,
-            new_member_weeks.week_start,
-            case
-                when counted.first_active_date < new_member_weeks.first_active_date
-                    then counted.first_active_date
-                else new_member_weeks.first_active_date
-            end as first_active_date,
-            case
-                when counted.last_active_date > new_member_weeks.last_active_date
-                    then counted.last_active_date
-                else new_member_weeks.last_active_date
-            end as last_active_date,
-            new_member_weeks.loaded_at
-
-        from new_member_weeks
-        left join counted
-            on
-                new_member_weeks.customer_id = counted.customer_id
-                and new_member_weeks.member_type = counted.member_type
-                and new_member_weeks.member = counted.member
-                and new_member_weeks.week_start = counted.week_start
-    {% else %}
-        select * from new_member_weeks
-    {% endif %}
-
 )
 
-select * from member_weeks
+select * from new_member_weeks
