@@ -1,3 +1,14 @@
+-- ticket versions with their validity, mapped to customers. incremental: a run recomputes
+-- every version of the tickets with a version (or an organization) loaded since the last run,
+-- since a new version ends the validity of the one before it
+{{ config(
+    materialized='incremental',
+    unique_key=['ticket_id', 'valid_from'],
+    incremental_strategy=('merge' if target.type == 'bigquery' else 'delete+insert'),
+    on_schema_change='append_new_columns',
+) }}
+{%- set incremental = incremental_branch() %}
+
 with
 
 ticket_versions as (
@@ -39,6 +50,28 @@ history as (
         on ticket_versions.organization_id = organizations.organization_id
     where organizations.customer_id is not null
 
+),
+
+{% if incremental %}
+    changed_tickets as (
+
+        select distinct history.ticket_id
+        from history
+        where history.loaded_at > (select max(computed.loaded_at) from {{ this }} as computed)
+
+    ),
+{% endif %}
+
+recomputed as (
+
+    -- a full build writes every version, an incremental run the changed tickets' versions
+    select history.*
+
+    from history
+    {% if incremental %}
+        where history.ticket_id in (select changed_tickets.ticket_id from changed_tickets)
+    {% endif %}
+
 )
 
-select * from history
+select * from recomputed
