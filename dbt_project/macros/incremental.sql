@@ -179,3 +179,43 @@
             and upstream.as_of_date = {{ targets }}.as_of_date
     {%- endif %}
 {%- endmacro %}
+
+
+{#- The CTEs every snapshot model starts with, after its `spine` CTE (customer_id, as_of_date,
+    spine_loaded_at): `watermark` (the stamp of this run), `changes` (incremental runs only)
+    and `targets`, the snapshots this run computes. `inputs`: the model's inputs as
+    changed_customers takes them; each has a `loaded_at`. -#}
+{% macro snapshot_targets(inputs) -%}
+    {%- set loads = [(ref('int_customer_weeks'), 'added_loaded_at')] -%}
+    {%- for input in inputs -%}
+        {%- do loads.append((input[0], 'loaded_at')) -%}
+    {%- endfor -%}
+watermark as (
+
+    -- the latest load this run includes: the next run recomputes what arrives after it
+    {{ inputs_watermark(loads) }}
+
+),
+
+{% if incremental_branch() %}
+    changes as (
+
+        {{ changed_customers(inputs) }}
+
+    ),
+{% endif %}
+
+targets as (
+
+    -- a full build computes every spine row, an incremental run only those that may change
+    select
+        spine.customer_id,
+        spine.as_of_date
+
+    from spine
+    {% if incremental_branch() %}
+        {{ snapshots_to_recompute('spine', 'changes') }}
+    {% endif %}
+
+)
+{%- endmacro %}

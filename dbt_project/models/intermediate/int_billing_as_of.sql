@@ -2,7 +2,6 @@
 {{ incremental_by_customer_date(
     ['customer_id', 'as_of_date'], 'as_of_date', 'day', churn_dates_from='int_customer_churn_dates'
 ) }}
-{%- set incremental = incremental_branch() %}
 
 with
 
@@ -29,36 +28,10 @@ payments as (
 
 ),
 
-watermark as (
-
-    {{ inputs_watermark([(ref('int_customer_weeks'), 'added_loaded_at'), (ref('int_subscription_history'), 'loaded_at'), (ref('int_invoice_payments'), 'loaded_at')]) }}
-
-),
-
-{% if incremental %}
-    changes as (
-
-        {{ changed_customers([
-            (ref('int_subscription_history'), 'cast(valid_from as date)'),
-            (ref('int_invoice_payments'), 'event_date', 'is_payment_failure'),
-        ]) }}
-
-    ),
-{% endif %}
-
-targets as (
-
-    -- a full build computes every spine row, an incremental run only those that may change
-    select
-        spine.customer_id,
-        spine.as_of_date
-
-    from spine
-    {% if incremental %}
-        {{ snapshots_to_recompute('spine', 'changes') }}
-    {% endif %}
-
-),
+{{ snapshot_targets([
+    (ref('int_subscription_history'), 'cast(valid_from as date)'),
+    (ref('int_invoice_payments'), 'event_date', 'is_payment_failure'),
+]) }},
 
 subscription_at_d as (
 

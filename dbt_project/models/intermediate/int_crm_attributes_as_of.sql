@@ -4,7 +4,6 @@
 {{ incremental_by_customer_date(
     ['customer_id', 'as_of_date'], 'as_of_date', 'day', churn_dates_from='int_customer_churn_dates'
 ) }}
-{%- set incremental = incremental_branch() %}
 
 with
 
@@ -24,37 +23,11 @@ versions as (
 
 ),
 
-watermark as (
-
-    {{ inputs_watermark([(ref('int_customer_weeks'), 'added_loaded_at'), (ref('stg_crm__customer_versions'), 'loaded_at')]) }}
-
-),
-
-{% if incremental %}
-    changes as (
-
-        {{ changed_customers([(
-            ref('stg_crm__customer_versions'),
-            "case when version_number = 1 then cast('1900-01-01' as date)"
-            ~ " else cast(valid_from as date) end",
-        )]) }}
-
-    ),
-{% endif %}
-
-targets as (
-
-    -- a full build computes every spine row, an incremental run only those that may change
-    select
-        spine.customer_id,
-        spine.as_of_date
-
-    from spine
-    {% if incremental %}
-        {{ snapshots_to_recompute('spine', 'changes') }}
-    {% endif %}
-
-),
+{{ snapshot_targets([(
+    ref('stg_crm__customer_versions'),
+    "case when version_number = 1 then cast('1900-01-01' as date)"
+    ~ " else cast(valid_from as date) end",
+)]) }},
 
 version_at_d as (
 

@@ -1,7 +1,6 @@
 {{ incremental_by_customer_date(
     ['customer_id', 'as_of_date'], 'as_of_date', 'day', churn_dates_from='int_customer_churn_dates'
 ) }}
-{%- set incremental = incremental_branch() %}
 
 with
 
@@ -21,33 +20,7 @@ actions as (
 
 ),
 
-watermark as (
-
-    {{ inputs_watermark([(ref('int_customer_weeks'), 'added_loaded_at'), (ref('int_cs_action_facts'), 'loaded_at')]) }}
-
-),
-
-{% if incremental %}
-    changes as (
-
-        {{ changed_customers([(ref('int_cs_action_facts'), 'action_date')]) }}
-
-    ),
-{% endif %}
-
-targets as (
-
-    -- a full build computes every spine row, an incremental run only those that may change
-    select
-        spine.customer_id,
-        spine.as_of_date
-
-    from spine
-    {% if incremental %}
-        {{ snapshots_to_recompute('spine', 'changes') }}
-    {% endif %}
-
-),
+{{ snapshot_targets([(ref('int_cs_action_facts'), 'action_date')]) }},
 
 aggregated as (
 

@@ -7,6 +7,14 @@
     ['customer_id', 'as_of_date'], 'as_of_date', 'day', churn_dates_from='int_customer_churn_dates'
 ) }}
 {%- set incremental = incremental_branch() %}
+{%- set upstream_snapshots = [
+    'int_usage_windows', 'int_usage_distinct_30d', 'int_tickets_as_of',
+    'int_billing_as_of', 'int_cs_actions_as_of', 'int_crm_attributes_as_of',
+] %}
+{%- set upstream_stamps = [] %}
+{%- for model in upstream_snapshots %}
+    {%- do upstream_stamps.append((ref(model), 'inputs_loaded_at')) %}
+{%- endfor %}
 
 {%- set bigint = dbt.type_bigint() -%}
 {%- set float = dbt.type_float() -%}
@@ -28,15 +36,7 @@ spine as (
 
 watermark as (
 
-    {{ inputs_watermark([
-        (ref('int_customer_weeks'), 'inputs_loaded_at'),
-        (ref('int_usage_windows'), 'inputs_loaded_at'),
-        (ref('int_usage_distinct_30d'), 'inputs_loaded_at'),
-        (ref('int_tickets_as_of'), 'inputs_loaded_at'),
-        (ref('int_billing_as_of'), 'inputs_loaded_at'),
-        (ref('int_cs_actions_as_of'), 'inputs_loaded_at'),
-        (ref('int_crm_attributes_as_of'), 'inputs_loaded_at'),
-    ]) }}
+    {{ inputs_watermark([(ref('int_customer_weeks'), 'inputs_loaded_at')] + upstream_stamps) }}
 
 ),
 
@@ -54,53 +54,16 @@ targets as (
         -- the upstream tables are read here by ref(), not through their import CTEs: DuckDB
         -- materializes a CTE read more than once in full
         left join (
-
-        select
-            customer_id,
-            as_of_date
-        from {{ ref('int_usage_windows') }}
-        where inputs_loaded_at > {{ last_run_watermark() }}
-
-        union distinct
-
-        select
-            customer_id,
-            as_of_date
-        from {{ ref('int_usage_distinct_30d') }}
-        where inputs_loaded_at > {{ last_run_watermark() }}
-
-        union distinct
-
-        select
-            customer_id,
-            as_of_date
-        from {{ ref('int_tickets_as_of') }}
-        where inputs_loaded_at > {{ last_run_watermark() }}
-
-        union distinct
-
-        select
-            customer_id,
-            as_of_date
-        from {{ ref('int_billing_as_of') }}
-        where inputs_loaded_at > {{ last_run_watermark() }}
-
-        union distinct
-
-        select
-            customer_id,
-            as_of_date
-        from {{ ref('int_cs_actions_as_of') }}
-        where inputs_loaded_at > {{ last_run_watermark() }}
-
-        union distinct
-
-        select
-            customer_id,
-            as_of_date
-        from {{ ref('int_crm_attributes_as_of') }}
-        where inputs_loaded_at > {{ last_run_watermark() }}
-
+            {%- for model in upstream_snapshots %}
+            select
+                customer_id,
+                as_of_date
+            from {{ ref(model) }}
+            where inputs_loaded_at > {{ last_run_watermark() }}
+            {%- if not loop.last %}
+            union distinct
+            {%- endif %}
+            {%- endfor %}
         ) as recomputed
             on
                 spine.customer_id = recomputed.customer_id

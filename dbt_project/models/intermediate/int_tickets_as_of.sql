@@ -3,7 +3,6 @@
 {{ incremental_by_customer_date(
     ['customer_id', 'as_of_date'], 'as_of_date', 'day', churn_dates_from='int_customer_churn_dates'
 ) }}
-{%- set incremental = incremental_branch() %}
 
 with
 
@@ -23,33 +22,7 @@ tickets as (
 
 ),
 
-watermark as (
-
-    {{ inputs_watermark([(ref('int_customer_weeks'), 'added_loaded_at'), (ref('int_ticket_history'), 'loaded_at')]) }}
-
-),
-
-{% if incremental %}
-    changes as (
-
-        {{ changed_customers([(ref('int_ticket_history'), 'cast(valid_from as date)')]) }}
-
-    ),
-{% endif %}
-
-targets as (
-
-    -- a full build computes every spine row, an incremental run only those that may change
-    select
-        spine.customer_id,
-        spine.as_of_date
-
-    from spine
-    {% if incremental %}
-        {{ snapshots_to_recompute('spine', 'changes') }}
-    {% endif %}
-
-),
+{{ snapshot_targets([(ref('int_ticket_history'), 'cast(valid_from as date)')]) }},
 
 state_as_of as (
 

@@ -31,33 +31,7 @@ spine as (
 
 ),
 
-watermark as (
-
-    -- the latest load these counts include: the next run starts after it
-    {{ inputs_watermark([(ref('int_customer_weeks'), 'added_loaded_at'), (ref('int_usage_member_weeks'), 'loaded_at')]) }}
-
-),
-
-{% if incremental %}
-    changes as (
-
-        {{ changed_customers([(ref('int_usage_member_weeks'), 'week_start')]) }}
-
-    ),
-{% endif %}
-
-targets as (
-
-    select
-        spine.customer_id,
-        spine.as_of_date
-
-    from spine
-    {% if incremental %}
-        {{ snapshots_to_recompute('spine', 'changes') }}
-    {% endif %}
-
-),
+{{ snapshot_targets([(ref('int_usage_member_weeks'), 'week_start')]) }},
 
 window_start as (
 

@@ -8,7 +8,7 @@
 {{ incremental_by_customer_date(
     ['customer_id', 'as_of_date'], 'as_of_date', churn_dates_from='int_customer_churn_dates'
 ) }}
-{%- set incremental = incremental_branch() %}
+
 {%- set bigint = dbt.type_bigint() %}
 
 with
@@ -29,33 +29,7 @@ spine as (
 
 ),
 
-watermark as (
-
-    -- the latest load these counts include: the next run starts after it
-    {{ inputs_watermark([(ref('int_customer_weeks'), 'added_loaded_at'), (ref('int_usage_daily'), 'loaded_at')]) }}
-
-),
-
-{% if incremental %}
-    changes as (
-
-        {{ changed_customers([(ref('int_usage_daily'), 'usage_date')]) }}
-
-    ),
-{% endif %}
-
-targets as (
-
-    select
-        spine.customer_id,
-        spine.as_of_date
-
-    from spine
-    {% if incremental %}
-        {{ snapshots_to_recompute('spine', 'changes') }}
-    {% endif %}
-
-),
+{{ snapshot_targets([(ref('int_usage_daily'), 'usage_date')]) }},
 
 bounds as (
 
