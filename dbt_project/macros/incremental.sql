@@ -48,9 +48,9 @@
 
 {#- How the incremental snapshot models (grain customer x as_of_date) know what to recompute.
     Every row carries `inputs_loaded_at`: the latest load of its inputs when it was computed.
-    A run recomputes the spine rows added or changed since (a new week, a new customer, a
-    cancellation) and, per customer, every snapshot after the earliest day whose input rows
-    arrived since; the rest stay as they are. This assumes the models run in DAG order after
+    A run computes the spine rows added since (a new week, a new customer) and recomputes,
+    per customer, every snapshot after the earliest day whose input rows arrived since; the
+    rest stay as they are (a late cancellation's later snapshots are deleted by a post-hook). This assumes the models run in DAG order after
     a load (`dbt build`, as the flows run it): a snapshot model run alone before the spine has
     taken in a new load can skip rows; `--full-refresh` rebuilds from scratch. -#}
 
