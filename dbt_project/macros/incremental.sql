@@ -11,11 +11,11 @@
 {%- endmacro %}
 
 
-{#- Config shared by the incremental models keyed on (customer, date): delete+insert where
-    dbt-duckdb runs, merge on BigQuery (dbt-bigquery has no delete+insert); on BigQuery the
-    table is partitioned by `date_column` and clustered by customer. A snapshot model names
-    the model whose `churn_date` takes snapshots out (`churn_dates_from`, one row per churned
-    customer: int_customer_churn_dates). -#}
+{#- Config shared by the keyed incremental models: delete+insert where dbt-duckdb runs,
+    merge on BigQuery (dbt-bigquery has no delete+insert); on BigQuery the table is
+    partitioned by `date_column` and clustered by customer (`date_column` none: neither). A
+    snapshot model names the model whose `churn_date` takes snapshots out (`churn_dates_from`,
+    one row per churned customer: int_customer_churn_dates). -#}
 {% macro incremental_by_customer_date(unique_key, date_column, granularity='month', churn_dates_from=none) -%}
     {%- set post_hook = [] -%}
     {#- a unit test renders the model with its given inputs only, and runs no hooks -#}
@@ -30,8 +30,11 @@
             unique_key=unique_key,
             incremental_strategy='merge',
             on_schema_change='append_new_columns',
-            partition_by={'field': date_column, 'data_type': 'date', 'granularity': granularity},
-            cluster_by=['customer_id'],
+            partition_by=(
+                {'field': date_column, 'data_type': 'date', 'granularity': granularity}
+                if date_column is not none else none
+            ),
+            cluster_by=(['customer_id'] if date_column is not none else none),
             post_hook=post_hook,
         ) }}
     {%- else -%}

@@ -1,11 +1,6 @@
 -- invoice events mapped to customers. incremental: a run adds the events whose row or whose
 -- Stripe customer record was loaded since the last run
-{{ config(
-    materialized='incremental',
-    unique_key='event_id',
-    incremental_strategy=('merge' if target.type == 'bigquery' else 'delete+insert'),
-    on_schema_change='append_new_columns',
-) }}
+{{ incremental_by_customer_date(['event_id'], none) }}
 {%- set incremental = incremental_branch() %}
 
 with
@@ -51,7 +46,7 @@ new_payments as (
     -- a full build maps every event, an incremental run those loaded (or mapped) since
     select * from payments
     {% if incremental %}
-        where loaded_at > (select max(computed.loaded_at) from {{ this }} as computed)
+        where loaded_at > {{ last_loaded_at() }}
     {% endif %}
 
 )

@@ -1,12 +1,7 @@
 -- subscription states with their validity. incremental: a run recomputes the whole history
 -- of the customers with subscription events (or a Stripe customer record) loaded since the
 -- last run, since a new event ends the validity of the one before it
-{{ config(
-    materialized='incremental',
-    unique_key='event_id',
-    incremental_strategy=('merge' if target.type == 'bigquery' else 'delete+insert'),
-    on_schema_change='append_new_columns',
-) }}
+{{ incremental_by_customer_date(['event_id'], none) }}
 {%- set incremental = incremental_branch() %}
 
 with
@@ -43,7 +38,7 @@ mapped as (
 
         select distinct customer_id
         from mapped
-        where mapped_loaded_at > (select max(computed.loaded_at) from {{ this }} as computed)
+        where mapped_loaded_at > {{ last_loaded_at() }}
 
     ),
 {% endif %}

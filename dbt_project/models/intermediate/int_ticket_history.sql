@@ -1,12 +1,7 @@
 -- ticket versions with their validity, mapped to customers. incremental: a run recomputes
 -- every version of the tickets with a version (or an organization) loaded since the last run,
 -- since a new version ends the validity of the one before it
-{{ config(
-    materialized='incremental',
-    unique_key=['ticket_id', 'valid_from'],
-    incremental_strategy=('merge' if target.type == 'bigquery' else 'delete+insert'),
-    on_schema_change='append_new_columns',
-) }}
+{{ incremental_by_customer_date(['ticket_id', 'valid_from'], none) }}
 {%- set incremental = incremental_branch() %}
 
 with
@@ -57,7 +52,7 @@ history as (
 
         select distinct history.ticket_id
         from history
-        where history.loaded_at > (select max(computed.loaded_at) from {{ this }} as computed)
+        where history.loaded_at > {{ last_loaded_at() }}
 
     ),
 {% endif %}

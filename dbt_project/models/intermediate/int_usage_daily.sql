@@ -11,7 +11,7 @@ events as (
     select * from {{ ref('stg_usage__events') }}
     where is_valid
     {% if incremental %}
-        and loaded_at > (select max(counted.loaded_at) from {{ this }} as counted)
+        and loaded_at > {{ last_loaded_at() }}
     {% endif %}
 
 ),
