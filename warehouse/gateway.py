@@ -136,14 +136,16 @@ class DuckDBWarehouse:
     def columns(self, name: str) -> list[str]:
         """A table's column names in order, from the catalog (no row is read)."""
         schema, table = _split(_check_name(name))
-        if not self.table_exists(name):
+        found = []
+        if self.path.exists():
+            with self.connect(read_only=True) as con:
+                found = con.execute(
+                    "select column_name from information_schema.columns "
+                    "where table_schema = ? and table_name = ? order by ordinal_position",
+                    [schema, table],
+                ).fetchall()
+        if not found:  # a table always has a column: none found means no table
             raise WarehouseError(f"table {name} does not exist in {self.path}")
-        with self.connect(read_only=True) as con:
-            found = con.execute(
-                "select column_name from information_schema.columns "
-                "where table_schema = ? and table_name = ? order by ordinal_position",
-                [schema, table],
-            ).fetchall()
         return [column for (column,) in found]
 
     def read_table(self, name: str) -> pd.DataFrame:
