@@ -8,6 +8,7 @@ while a read-write connection is open.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -64,25 +65,44 @@ class DuckDBWarehouse:
 
     scores_in_warehouse: bool = False
 
-    def __init__(self, path: Path, read_only: bool = False) -> None:
+    def __init__(
+        self, path: Path, read_only: bool = False, write_wait_seconds: float = 10.0
+    ) -> None:
         self.path = Path(path)
         self.read_only = read_only
+        self.write_wait_seconds = write_wait_seconds
 
     @contextmanager
     def connect(self, read_only: bool | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A short-lived connection; read-only when the file exists and nothing is written."""
+        """A short-lived connection; read-only when the file exists and nothing is written.
+
+        A write waits up to `write_wait_seconds` for readers' short-lived connections to close
+        (a promotion recorded while the API reads features); a read fails at once, so that a
+        server can answer from what it already holds instead of queueing behind a dbt build.
+        """
         ro = self.read_only if read_only is None else read_only
         if ro and not self.path.exists():
             raise WarehouseError(
                 f"warehouse file {self.path} does not exist: run `make demo` or `churn ingest`"
             )
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            con = duckdb.connect(str(self.path), read_only=ro)
-        except duckdb.IOException as exc:
-            raise WarehouseError(
-                f"cannot open warehouse {self.path}: {exc}. Another process may be writing it."
-            ) from exc
+        deadline = time.monotonic() + (0.0 if ro else self.write_wait_seconds)
+        pause = 0.01
+        while True:
+            try:
+                con = duckdb.connect(str(self.path), read_only=ro)
+                break
+            except (duckdb.IOException, duckdb.ConnectionException) as exc:
+                # IOException: another process holds the file lock; ConnectionException: this
+                # process has it open with the other read_only setting
+                held = "lock" in str(exc) or "different configuration" in str(exc)
+                if not held or time.monotonic() + pause > deadline:
+                    raise WarehouseError(
+                        f"cannot open warehouse {self.path}: {exc}. "
+                        "Another process may be writing it."
+                    ) from exc
+                time.sleep(pause)
+                pause = min(pause * 2, 0.5)
         try:
             yield con
         finally:
@@ -209,7 +229,11 @@ def get_warehouse(settings: Settings | None = None, read_only: bool = False) -> 
     """The warehouse of the configured target."""
     settings = settings or get_settings()
     if settings.target == "local":
-        return DuckDBWarehouse(settings.warehouse_file, read_only=read_only)
+        return DuckDBWarehouse(
+            settings.warehouse_file,
+            read_only=read_only,
+            write_wait_seconds=settings.warehouse_write_wait_seconds,
+        )
     if settings.target == "bigquery":
         from warehouse.bigquery import BigQueryWarehouse  # imports this module
 

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     # where model artifacts live on the bigquery target (MLflow artifact root, ONNX for BQML)
     gcs_artifact_root: str | None = None
 
+    # how long a write to the DuckDB file waits for other connections (readers) to close
+    warehouse_write_wait_seconds: float = 10.0
+
     # sources
     sources_dir: Path | None = None
     customer_db_url: str | None = None
