@@ -15,14 +15,17 @@
     merge on BigQuery (dbt-bigquery has no delete+insert); on BigQuery the table is
     partitioned by `date_column` and clustered by customer (`date_column` none: neither). A
     snapshot model names the model whose `churn_date` takes snapshots out (`churn_dates_from`,
-    one row per churned customer: int_customer_churn_dates). -#}
+    one row per churned customer: int_customer_churn_dates); a later signup day in
+    stg_crm__customers takes them out too. -#}
 {% macro incremental_by_customer_date(unique_key, date_column, granularity='month', churn_dates_from=none) -%}
     {%- set post_hook = [] -%}
     {#- a unit test renders the model with its given inputs only, and runs no hooks -#}
     {%- if churn_dates_from is not none and model.resource_type != 'unit_test' -%}
         {#- ref() here makes the model depend on it, as the hook (rendered later) needs -#}
         {%- do ref(churn_dates_from) -%}
+        {%- do ref('stg_crm__customers') -%}
         {%- do post_hook.append("{{ delete_snapshots_after_churn(ref('" ~ churn_dates_from ~ "')) }}") -%}
+        {%- do post_hook.append("{{ delete_snapshots_before_signup(ref('stg_crm__customers')) }}") -%}
     {%- endif -%}
     {%- if target.type == 'bigquery' -%}
         {{ config(
@@ -120,11 +123,24 @@
 {%- endmacro %}
 
 
+{#- The stamp of the run before this one: rows of an input loaded after it can have left
+    snapshots that no longer exist (the rows before were known when they were computed). -#}
+{% macro previous_run_watermark() -%}
+    (
+        select coalesce(max(stamps.inputs_loaded_at), cast('1900-01-01' as {{ dbt.type_timestamp() }}))
+        from {{ this }} as stamps
+        where stamps.inputs_loaded_at < (
+            select max(latest.inputs_loaded_at) from {{ this }} as latest
+        )
+    )
+{%- endmacro %}
+
+
 {#- post-hook: a late cancellation takes the customer's later snapshots out of the spine;
     an incremental run deletes them here too (a full build never computes them). Only
-    cancellations loaded after the run before this one can leave such rows (earlier ones were
-    known when the rows were computed), so the usual run compares a few rows, not the whole
-    table; the hook runs in the model's transaction, so a failed run redoes it. -#}
+    cancellations loaded after the run before this one can leave such rows, so the usual run
+    compares a few rows, not the whole table; the hook runs in the model's transaction, so a
+    failed run redoes it. -#}
 {% macro delete_snapshots_after_churn(churn_dates) -%}
     {%- if incremental_branch() -%}
         delete from {{ this }} as kept
@@ -133,13 +149,7 @@
             kept.customer_id in (
                 select recent.customer_id
                 from {{ churn_dates }} as recent
-                where recent.loaded_at > (
-                    select coalesce(max(stamps.inputs_loaded_at), cast('1900-01-01' as {{ dbt.type_timestamp() }}))
-                    from {{ this }} as stamps
-                    where stamps.inputs_loaded_at < (
-                        select max(latest.inputs_loaded_at) from {{ this }} as latest
-                    )
-                )
+                where recent.loaded_at > {{ previous_run_watermark() }}
             )
             and exists (
                 select 1
@@ -147,6 +157,30 @@
                 where
                     churned.customer_id = kept.customer_id
                     and churned.churn_date < kept.as_of_date
+            )
+    {%- else -%}
+        select 1
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- post-hook: a CRM correction that moves a signup day later takes the customer's earlier
+    snapshots out of the spine (an earlier day adds snapshots, which the run computes). -#}
+{% macro delete_snapshots_before_signup(customers) -%}
+    {%- if incremental_branch() -%}
+        delete from {{ this }} as kept
+        where
+            kept.customer_id in (
+                select recent.customer_id
+                from {{ customers }} as recent
+                where recent.loaded_at > {{ previous_run_watermark() }}
+            )
+            and exists (
+                select 1
+                from {{ customers }} as corrected
+                where
+                    corrected.customer_id = kept.customer_id
+                    and (corrected.signup_date is null or corrected.signup_date >= kept.as_of_date)
             )
     {%- else -%}
         select 1

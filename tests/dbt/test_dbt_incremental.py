@@ -2,7 +2,8 @@
 
 A week's run adds new rows to every source, late rows for days already computed (usage events,
 ticket updates, CRM versions, CS actions, invoices), a late cancellation that takes snapshots
-out of the spine and a re-delivered event; the incremental build must then hold the same rows
+out of the spine, a CRM correction that moves a signup day later, an unchanged CRM re-delivery
+and a re-delivered event; the incremental build must then hold the same rows
 as `--full-refresh` on the same raw data, feature for feature, and a run with nothing new must
 change nothing.
 """
@@ -19,6 +20,7 @@ from raw_fixture import write_raw_fixture
 CUT = "2024-12-02"  # the first build sees events before this Monday (and not the late ones)
 LATE_FROM = "2024-10-21"  # a tenth of the events from here to CUT arrive only with the next load
 LATER_LOAD = "2025-01-08 03:00:00"
+CORRECTED_AT = "2024-12-01 10:00:00"  # the CRM's re-delivery and signup correction
 CANCELLED = date(2024, 10, 15)  # C0000005's cancellation, delivered only with the next load
 
 # model -> columns compared (the incremental bookkeeping columns differ by design)
@@ -101,6 +103,23 @@ def _land_next_load(path) -> None:
             from (select * from raw.usage_events where occurred_at < '{LATE_FROM}' limit 1)
             """
         )
+        # the CRM sends C0000001's latest record again unchanged but for updated_at, and
+        # corrects C0000003's signup day to 100 days later (its first weeks leave the spine)
+        for customer, signup_shift in (("C0000001", 0), ("C0000003", 100)):
+            con.execute(
+                f"""
+                insert into raw.crm_customers
+                select * replace (
+                    signup_date + {signup_shift} as signup_date,
+                    timestamp '{CORRECTED_AT}' as updated_at,
+                    timestamp '{LATER_LOAD}' as _loaded_at
+                )
+                from raw.crm_customers
+                where customer_id = '{customer}'
+                order by updated_at desc
+                limit 1
+                """
+            )
     finally:
         con.close()
 
@@ -120,6 +139,23 @@ def _snapshot(path) -> dict[str, list[tuple]]:
         con.close()
 
 
+def _spine_stamps(path, customer: str) -> list[tuple]:
+    """(as_of_date, inputs_loaded_at) of a customer's spine rows: changed only if recomputed."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute(
+            "select as_of_date, inputs_loaded_at from intermediate.int_customer_weeks "
+            "where customer_id = ? order by all",
+            [customer],
+        ).fetchall()
+    finally:
+        con.close()
+
+
+def _first_week(snapshot: dict[str, list[tuple]], customer: str) -> date:
+    return min(row[1] for row in snapshot["features.customer_features"] if row[0] == customer)
+
+
 def _build(args: list[str], path, target) -> None:
     run = run_dbt(args, path, target)
     assert run.result.success, run.log[-3000:]
@@ -134,6 +170,7 @@ def test_incremental_build_equals_full_rebuild(tmp_path):
 
     _build(["run"], incremental, tmp_path / "target")
     first = _snapshot(incremental)
+    stamps_before = _spine_stamps(incremental, "C0000001")
     _land_next_load(incremental)
     _build(["run"], incremental, tmp_path / "target")
     after_week = _snapshot(incremental)
@@ -163,6 +200,11 @@ def test_incremental_build_equals_full_rebuild(tmp_path):
         left = [row for row in first[table] if row[0] == "C0000005" and row[1] > CANCELLED]
         assert left, "the first build should not know the cancellation yet"
         assert not [r for r in after_week[table] if r[0] == "C0000005" and r[1] > CANCELLED]
+
+    # the signup correction took C0000003's first weeks out; the unchanged re-delivery left
+    # C0000001's spine rows as they were (not even recomputed: same stamps)
+    assert _first_week(after_week, "C0000003") > _first_week(first, "C0000003")
+    assert set(stamps_before) <= set(_spine_stamps(incremental, "C0000001"))
 
     # a run with nothing new changes nothing
     _build(["run"], incremental, tmp_path / "target")

@@ -1,6 +1,7 @@
 -- the customer-week spine. incremental: a run adds the new weeks for every customer and
--- recomputes every week of the customers whose CRM record or cancellation arrived since the
--- last run; a late cancellation deletes the customer's later weeks (post-hook).
+-- recomputes every week of the customers that are new, whose signup day changed or whose
+-- cancellation arrived since the last run; a late cancellation deletes the customer's later
+-- weeks (post-hook).
 {{ incremental_by_customer_date(
     ['customer_id', 'as_of_date'], 'as_of_date', 'day', churn_dates_from='int_customer_churn_dates'
 ) }}
@@ -49,13 +50,40 @@ weeks as (
 ),
 
 {% if incremental %}
+    stored_signups as (
+
+        -- the signup day the spine holds for the customers whose CRM record arrived since:
+        -- a record re-delivered or updated with the same signup day changes none of its weeks
+        select
+            computed.customer_id,
+            max(computed.signup_date) as signup_date
+
+        from {{ this }} as computed
+        where computed.customer_id in (
+            select customers.customer_id from customers
+            where customers.loaded_at > {{ last_run_watermark() }}
+        )
+        group by computed.customer_id
+
+    ),
+
     changed_customers as (
 
-        select customer_id from customers
-        where loaded_at > {{ last_run_watermark() }}
+        -- new customers (no weeks yet), changed signup days, and every cancellation that
+        -- arrived since
+        select customers.customer_id
+        from customers
+        left join stored_signups
+            on customers.customer_id = stored_signups.customer_id
+        where
+            customers.loaded_at > {{ last_run_watermark() }}
+            and (
+                stored_signups.customer_id is null
+                or stored_signups.signup_date is distinct from customers.signup_date
+            )
         union distinct
-        select customer_id from churn_dates
-        where loaded_at > {{ last_run_watermark() }}
+        select churn_dates.customer_id from churn_dates
+        where churn_dates.loaded_at > {{ last_run_watermark() }}
 
     ),
 {% endif %}
