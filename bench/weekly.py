@@ -50,9 +50,16 @@ def _build(data_dir: Path, *args: str) -> None:
     run_dbt(["run", "--exclude", MARTS, *args], Settings(data_dir=data_dir))
 
 
+def _connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A connection without DuckDB's progress bar (long queries print one otherwise)."""
+    con = duckdb.connect(str(path), read_only=read_only)
+    con.execute("set enable_progress_bar = false")
+    return con
+
+
 def _swap_raw(warehouse: Path, after: Path) -> None:
     """What a weekly ingest leaves: the raw tables of `after` (the same rows plus a week)."""
-    con = duckdb.connect(str(warehouse), config={"enable_progress_bar": False})
+    con = _connect(warehouse)
     try:
         con.execute(f"attach '{after}' as after_load (read_only)")
         tables = con.execute(
@@ -68,7 +75,7 @@ def _swap_raw(warehouse: Path, after: Path) -> None:
 
 
 def _group_by_seconds(warehouse: Path, runs: int) -> list[float]:
-    con = duckdb.connect(str(warehouse), read_only=True, config={"enable_progress_bar": False})
+    con = _connect(warehouse, read_only=True)
     try:
         times = []
         for _ in range(runs):
@@ -82,7 +89,7 @@ def _group_by_seconds(warehouse: Path, runs: int) -> list[float]:
 
 def _differing_tables(built: Path, rebuilt: Path) -> list[str]:
     """Tables of the staging, intermediate and features layers whose rows differ."""
-    con = duckdb.connect(str(built), read_only=True, config={"enable_progress_bar": False})
+    con = _connect(built, read_only=True)
     try:
         con.execute(f"attach '{rebuilt}' as rebuilt (read_only)")
         tables = con.execute(
