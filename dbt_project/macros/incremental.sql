@@ -137,50 +137,41 @@
 
 
 {#- post-hook: a late cancellation takes the customer's later snapshots out of the spine;
-    an incremental run deletes them here too (a full build never computes them). Only
-    cancellations loaded after the run before this one can leave such rows, so the usual run
-    compares a few rows, not the whole table; the hook runs in the model's transaction, so a
-    failed run redoes it. -#}
+    an incremental run deletes them here too (a full build never computes them). -#}
 {% macro delete_snapshots_after_churn(churn_dates) -%}
-    {%- if incremental_branch() -%}
-        delete from {{ this }} as kept
-        where
-            -- an IN list first: DuckDB plans the correlated EXISTS alone as a pass over the table
-            kept.customer_id in (
-                select recent.customer_id
-                from {{ churn_dates }} as recent
-                where recent.loaded_at > {{ previous_run_watermark() }}
-            )
-            and exists (
-                select 1
-                from {{ churn_dates }} as churned
-                where
-                    churned.customer_id = kept.customer_id
-                    and churned.churn_date < kept.as_of_date
-            )
-    {%- else -%}
-        select 1
-    {%- endif -%}
+    {{ delete_snapshots_left_by(churn_dates, 'cause.churn_date < kept.as_of_date') }}
 {%- endmacro %}
 
 
 {#- post-hook: a CRM correction that moves a signup day later takes the customer's earlier
     snapshots out of the spine (an earlier day adds snapshots, which the run computes). -#}
 {% macro delete_snapshots_before_signup(customers) -%}
+    {{ delete_snapshots_left_by(
+        customers, '(cause.signup_date is null or cause.signup_date >= kept.as_of_date)'
+    ) }}
+{%- endmacro %}
+
+
+{#- Delete the snapshots that a row of `causes` (customer_id, loaded_at) takes out of the spine
+    (`takes_out`: a condition on `cause` and `kept`). Only rows loaded after the run before
+    this one can leave such snapshots, so an IN list of their customers comes first (DuckDB
+    plans the correlated EXISTS alone as a pass over the table) and the usual run compares a
+    few rows; the hook runs in the model's transaction, so a failed run redoes it. -#}
+{% macro delete_snapshots_left_by(causes, takes_out) -%}
     {%- if incremental_branch() -%}
         delete from {{ this }} as kept
         where
             kept.customer_id in (
                 select recent.customer_id
-                from {{ customers }} as recent
+                from {{ causes }} as recent
                 where recent.loaded_at > {{ previous_run_watermark() }}
             )
             and exists (
                 select 1
-                from {{ customers }} as corrected
+                from {{ causes }} as cause
                 where
-                    corrected.customer_id = kept.customer_id
-                    and (corrected.signup_date is null or corrected.signup_date >= kept.as_of_date)
+                    cause.customer_id = kept.customer_id
+                    and {{ takes_out }}
             )
     {%- else -%}
         select 1
