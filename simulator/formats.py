@@ -1,24 +1,38 @@
 """Turn the simulator's numeric records into the exact source formats of contracts.md §1.
 
 DuckDB does the string and JSON building (vectorised, ~1M rows/s), so generate stays fast at
-1M customers; every function takes and returns Arrow/pandas tables, no files.
+1M customers. The history builders (Stripe events, ticket versions, organizations) stream
+their rows into Parquet under a memory limit, spilling to disk: at 1M customers the Stripe
+events alone are tens of GB of JSON in memory (they were what ran a 24 GiB machine out of
+memory before).
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import duckdb
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from simulator import config as C
 
 _ISO = "%Y-%m-%dT%H:%M:%SZ"
 
 
-def connect() -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB in UTC with the lookup tables registered."""
+# share of the machine's memory DuckDB may take: the simulation's own arrays stay in Python
+MEMORY_SHARE = 0.4
+
+
+def connect(spill_dir: Path | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB in UTC with the lookup tables registered, limited to a share of
+    the machine's memory; it spills to `spill_dir` when given."""
     con = duckdb.connect()
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    con.execute(f"SET memory_limit = '{int(memory * MEMORY_SHARE) // 2**20}MB'")
+    if spill_dir is not None:
+        con.execute(f"SET temp_directory = {_sql_string(str(spill_dir))}")
     con.execute("SET enable_progress_bar = false")
     con.execute("SET TimeZone='UTC'")
     con.execute("SET preserve_insertion_order=true")
@@ -36,6 +50,20 @@ def connect() -> duckdb.DuckDBPyConnection:
     for name, values in lookups.items():
         con.register(name, pd.DataFrame({"code": np.arange(len(values)), "name": list(values)}))
     return con
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def copy_to_parquet(con: duckdb.DuckDBPyConnection, sql: str, path: Path) -> None:
+    """Stream a query's rows into a Parquet file in their order (small row groups let
+    readers skip by `seq`), without holding them in Python."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con.execute(
+        f"COPY ({sql}) TO {_sql_string(str(path))} "
+        "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 65536)"
+    )
 
 
 def _iso(col: str) -> str:
@@ -84,8 +112,10 @@ def stripe_events(
     invoices: pd.DataFrame,
     created: pd.DataFrame,
     seed: int,
-) -> pa.Table:
-    """Stripe event JSON per event: columns seq, created, cust, type, json (ascending)."""
+    path: Path,
+) -> None:
+    """Write Stripe event JSON per event to `path`: columns seq, created, cust, type, json
+    (ascending)."""
     con.register("ids", ids)
     con.register("subs", subs)
     con.register("invoices", invoices)
@@ -138,11 +168,12 @@ def stripe_events(
             'data': {{'object': obj}}}})::varchar as json
     from ordered order by seq
     """
-    return con.sql(sql).to_arrow_table()
+    copy_to_parquet(con, sql, path)
 
 
-def ticket_versions(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame) -> pa.Table:
-    """Zendesk ticket objects per version: columns seq, id, updated, cust, dup, json."""
+def ticket_versions(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame, path: Path) -> None:
+    """Write Zendesk ticket objects per version to `path`: columns seq, id, updated, cust,
+    dup, json."""
     con.register("trows", rows)
     base = C.ZENDESK_BASE
     sql = f"""
@@ -168,11 +199,11 @@ def ticket_versions(con: duckdb.DuckDBPyConnection, rows: pd.DataFrame) -> pa.Ta
     from t left join prio p on p.code = t.priority left join ttypes y on y.code = t.ttype
     order by t.updated, t.id, t.dup
     """
-    return con.sql(sql).to_arrow_table()
+    copy_to_parquet(con, sql, path)
 
 
-def organizations(con: duckdb.DuckDBPyConnection, ids: pd.DataFrame) -> pa.Table:
-    """Zendesk organization objects: columns seq, id, created, json."""
+def organizations(con: duckdb.DuckDBPyConnection, ids: pd.DataFrame, path: Path) -> None:
+    """Write Zendesk organization objects to `path`: columns seq, id, created, json."""
     con.register("ids", ids)
     sql = f"""
     select row_number() over (order by cust) as seq, 360000000 + cust as id,
@@ -182,4 +213,4 @@ def organizations(con: duckdb.DuckDBPyConnection, ids: pd.DataFrame) -> pa.Table
             as json
     from ids order by id
     """
-    return con.sql(sql).to_arrow_table()
+    copy_to_parquet(con, sql, path)

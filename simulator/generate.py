@@ -113,7 +113,7 @@ def _fill_empty_days(paths: SimPaths, sim: Simulation) -> None:
 def _write_history(paths: SimPaths, sim: Simulation, cfg: C.SimConfig) -> None:
     pop, st, rec = sim.pop, sim.st, sim.rec
     cid = pop.customer_ids
-    con = formats.connect()
+    con = formats.connect(spill_dir=paths.root / ".spill")
     ids = pd.DataFrame(
         {
             "cust": np.arange(pop.n),
@@ -155,15 +155,18 @@ def _write_history(paths: SimPaths, sim: Simulation, cfg: C.SimConfig) -> None:
     inv = _frame(rec.columns("invoices"), ["cust", "ts"])
     inv = inv[(inv.ts < churn[inv.cust]) & (inv.ts < sim.end_ts)]
     created = _frame(rec.columns("cus_created"), ["cust", "ts"])
-    write_parquet(formats.stripe_events(con, ids, subs, inv, created, cfg.seed), paths.stripe)
+    formats.stripe_events(con, ids, subs, inv, created, cfg.seed, paths.stripe)
+    del subs, inv, created
 
     tickets = _frame(rec.columns("tickets"), ["id", "updated"])
     rng = np.random.default_rng(cfg.seed + 1)
     tickets["dup"] = 0
     again = tickets[rng.random(len(tickets)) < cfg.dirt_rate].assign(dup=1)
     tickets = pd.concat([tickets, again], ignore_index=True)
-    write_parquet(formats.ticket_versions(con, tickets), paths.tickets)
-    write_parquet(formats.organizations(con, ids), paths.organizations)
+    formats.ticket_versions(con, tickets, paths.tickets)
+    formats.organizations(con, ids, paths.organizations)
+    con.close()
+    shutil.rmtree(paths.root / ".spill", ignore_errors=True)
 
     v = _frame(rec.columns("versions"), ["cust", "ts"])
     v = v[v.ts < np.minimum(churn[v.cust] + 1, sim.end_ts)].sort_values(
