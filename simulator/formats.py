@@ -2,9 +2,8 @@
 
 DuckDB does the string and JSON building (vectorised, ~1M rows/s), so generate stays fast at
 1M customers. The history builders (Stripe events, ticket versions, organizations) stream
-their rows into Parquet under a memory limit, spilling to disk: at 1M customers the Stripe
-events alone are tens of GB of JSON in memory (they were what ran a 24 GiB machine out of
-memory before).
+their rows into Parquet under a memory limit, spilling to disk: built in memory, the 23M
+Stripe events of 1M customers ran a 24 GiB machine out of memory.
 """
 
 from __future__ import annotations

@@ -156,7 +156,6 @@ def _write_history(paths: SimPaths, sim: Simulation, cfg: C.SimConfig) -> None:
     inv = inv[(inv.ts < churn[inv.cust]) & (inv.ts < sim.end_ts)]
     created = _frame(rec.columns("cus_created"), ["cust", "ts"])
     formats.stripe_events(con, ids, subs, inv, created, cfg.seed, paths.stripe)
-    del subs, inv, created
 
     tickets = _frame(rec.columns("tickets"), ["id", "updated"])
     rng = np.random.default_rng(cfg.seed + 1)
