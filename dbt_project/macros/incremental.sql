@@ -194,6 +194,22 @@
 {%- endmacro %}
 
 
+{#- The rows of `rows` (an import CTE) a keyed history model writes: a full build all of them,
+    an incremental run every row of each `key` with a row loaded (`loaded_at`) since the last
+    run, since a new row ends the validity of the one before it. -#}
+{% macro rows_of_changed_keys(rows, key, loaded_at='loaded_at') -%}
+    select {{ rows }}.*
+    from {{ rows }}
+    {%- if incremental_branch() %}
+    where {{ rows }}.{{ key }} in (
+        select changed.{{ key }}
+        from {{ rows }} as changed
+        where changed.{{ loaded_at }} > {{ last_loaded_at() }}
+    )
+    {%- endif %}
+{%- endmacro %}
+
+
 {#- An upstream snapshot model's rows for the snapshots this run computes. An incremental run
     joins them to the (small) `targets` first, so the warehouse probes the upstream table with
     the targets instead of building a hash table of all its rows. -#}

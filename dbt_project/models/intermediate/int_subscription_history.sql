@@ -2,7 +2,6 @@
 -- of the customers with subscription events (or a Stripe customer record) loaded since the
 -- last run, since a new event ends the validity of the one before it
 {{ incremental_by_customer_date(['event_id'], none) }}
-{%- set incremental = incremental_branch() %}
 
 with
 
@@ -33,25 +32,10 @@ mapped as (
 
 ),
 
-{% if incremental %}
-    changed_customers as (
-
-        select distinct customer_id
-        from mapped
-        where mapped_loaded_at > {{ last_loaded_at() }}
-
-    ),
-{% endif %}
-
 recomputed as (
 
     -- a full build prices every event, an incremental run the changed customers' events
-    select mapped.*
-
-    from mapped
-    {% if incremental %}
-        where mapped.customer_id in (select changed_customers.customer_id from changed_customers)
-    {% endif %}
+    {{ rows_of_changed_keys('mapped', 'customer_id', 'mapped_loaded_at') }}
 
 ),
 

@@ -2,7 +2,6 @@
 -- every version of the tickets with a version (or an organization) loaded since the last run,
 -- since a new version ends the validity of the one before it
 {{ incremental_by_customer_date(['ticket_id', 'valid_from'], none) }}
-{%- set incremental = incremental_branch() %}
 
 with
 
@@ -47,25 +46,10 @@ history as (
 
 ),
 
-{% if incremental %}
-    changed_tickets as (
-
-        select distinct history.ticket_id
-        from history
-        where history.loaded_at > {{ last_loaded_at() }}
-
-    ),
-{% endif %}
-
 recomputed as (
 
     -- a full build writes every version, an incremental run the changed tickets' versions
-    select history.*
-
-    from history
-    {% if incremental %}
-        where history.ticket_id in (select changed_tickets.ticket_id from changed_tickets)
-    {% endif %}
+    {{ rows_of_changed_keys('history', 'ticket_id') }}
 
 )
 
