@@ -70,7 +70,7 @@ def _iso(col: str) -> str:
 
 
 def _sql_list(values: tuple[str, ...]) -> str:
-    return "[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]"
+    return "[" + ", ".join(_sql_string(v) for v in values) + "]"
 
 
 def usage_lines_query(parquets: list[str]) -> str:
