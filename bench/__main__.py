@@ -39,7 +39,7 @@ def _pipeline(sizes: list[int], start: str, end: str, workdir: Path, keep: bool)
 
 
 def _ml(train_rows: list[int], score_rows: list[int]) -> None:
-    from models_ml import bench as ml_bench
+    from bench import models as ml_bench
 
     for rows in train_rows:
         result = ml_bench.bench_training(rows)

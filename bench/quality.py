@@ -55,7 +55,7 @@ def measure(settings: Settings, sim_dir: Path) -> QualityFigures:
     from models_ml.registry import connect
     from simulator.storage import SimPaths
     from simulator.truth import oracle_probability
-    from warehouse.gateway import get_warehouse
+    from warehouse import get_warehouse
 
     champion = models_ml.load_champion(settings=settings)
     params = connect(settings.mlflow_uri).get_run(champion.run_id).data.params

@@ -34,9 +34,9 @@ WEEKS = 12
 def build_world(workdir: Path, customers: int):
     """(settings, cfg, as_of): a warehouse with features and a trained champion (reused)."""
     import models_ml
+    from bench.synthetic import features_only, make_training_set
     from models_ml.config import Candidates, MLConfig
     from models_ml.registry import CHAMPION, alias_version, connect
-    from models_ml.synthetic import features_only, make_training_set
     from warehouse import Settings, get_warehouse
 
     workdir.mkdir(parents=True, exist_ok=True)

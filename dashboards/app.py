@@ -1,6 +1,6 @@
 """The CS manager's risk app: `streamlit run dashboards/app.py`.
 
-Reads only the published marts snapshot (warehouse/snapshot.py), so it stays usable while a
+Reads only the published marts snapshot (dashboards/snapshot.py), so it stays usable while a
 pipeline run writes the warehouse; CS actions logged here go to the app's own store.
 """
 

@@ -1,6 +1,6 @@
 """What every page shares: reading the published marts snapshot, formats, empty states.
 
-The app reads only `settings.app_snapshot_file` (warehouse/snapshot.py), read-only, so it
+The app reads only `settings.app_snapshot_file` (dashboards/snapshot.py), read-only, so it
 keeps working while a pipeline run holds the warehouse; reads are cached per snapshot file
 version, so a new publish shows up on the next rerun.
 """
@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from dashboards.snapshot import read_app_table, snapshot_published_at
 from warehouse.settings import Settings
-from warehouse.snapshot import read_app_table, snapshot_published_at
 
 TIERS = ["High", "Medium", "Low"]
 TIER_COLORS = {"High": "#c0392b", "Medium": "#e67e22", "Low": "#7f8c8d"}
@@ -24,7 +24,7 @@ SETUP_COMMANDS = """\
 .venv/bin/churn train --as-of 2026-01-01    # a champion model
 .venv/bin/churn score --as-of 2025-12-29    # this Monday's scores (a few Mondays for trends)
 .venv/bin/churn transform --select tag:marts
-.venv/bin/python -m warehouse.snapshot      # publish the marts to the app (churn publish)"""
+.venv/bin/python -m dashboards.snapshot      # publish the marts to the app (churn publish)"""
 
 
 def settings() -> Settings:
@@ -110,8 +110,11 @@ def pct(value: float | None, digits: int = 0) -> str:
     return f"{float(value) * 100:.{digits}f}%"
 
 
-def tier_definition(cutoffs: pd.DataFrame | None, as_of: object | None = None) -> str:
-    """How the tiers were drawn in the given (default latest) scored week."""
+def tier_definition(
+    cutoffs: pd.DataFrame | None, as_of: object | None = None, horizon_days: int | None = None
+) -> str:
+    """How the tiers were drawn in the given (default latest) scored week, and what the
+    probability means: cancelling within the churn horizon (default: the settings' horizon)."""
     if cutoffs is None or cutoffs.empty:
         return "Tiers: High and Medium as set in the model's scoring configuration."
     frame = cutoffs.sort_values("as_of_date")
@@ -119,6 +122,7 @@ def tier_definition(cutoffs: pd.DataFrame | None, as_of: object | None = None) -
         match = frame[frame["as_of_date"] == pd.Timestamp(as_of)]
         frame = match if not match.empty else frame
     row = frame.iloc[-1]
+    days = settings().churn_horizon_days if horizon_days is None else horizon_days
     high = row["high_min_probability"]
     medium = row["medium_min_probability"]
     parts = [
@@ -134,6 +138,6 @@ def tier_definition(cutoffs: pd.DataFrame | None, as_of: object | None = None) -
         "Tier definition, week of "
         f"{pd.Timestamp(row['as_of_date']):%Y-%m-%d} (model v{row['model_version']}) — "
         + " · ".join(parts)
-        + ". Probability = chance of cancelling within the next 28 days; the thresholds are "
+        + f". Probability = chance of cancelling within the next {days} days; the thresholds are "
         "the lowest score that made each tier."
     )

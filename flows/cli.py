@@ -81,17 +81,26 @@ def transform(
     select: Annotated[str | None, typer.Option(help="dbt node selection")] = None,
 ) -> None:
     """`dbt build`: models, data tests and unit tests; any failed or skipped node fails."""
-    from flows.dbt_runner import run_dbt
+    from flows.console import StepPrinter, log_dir
+    from flows.dbt_runner import DbtRunError, run_dbt
 
+    settings = get_settings()
     args = ["build"] + (["--select", select] if select else [])
-    summary = run_dbt(args)
+    printer = StepPrinter()
+    printer.note(f"dbt's log: {log_dir(settings) / 'dbt.log'}")
+    try:
+        with printer.step(" ".join(["dbt", *args])):
+            summary = run_dbt(args, settings, log_dir=log_dir(settings), on_progress=printer.nodes)
+    except DbtRunError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
     typer.echo(f"dbt build ok: {summary.describe()}")
 
 
 @app.command()
 def publish() -> None:
     """Publish the marts as the app's read-only snapshot (done after every marts build)."""
-    from warehouse.snapshot import publish_app_snapshot
+    from dashboards.snapshot import publish_app_snapshot
 
     typer.echo(publish_app_snapshot(get_settings()).describe())
 
@@ -140,13 +149,20 @@ def demo(
     ] = True,
 ) -> None:
     """Simulate, then replay the weekly loop over several weeks; print what happened."""
+    from flows.common import StepFailed
+    from flows.console import log_dir
     from flows.demo import DemoPlan, run_demo
     from flows.report import layer_rows
 
     settings = get_settings()
     started = time.perf_counter()
     plan = DemoPlan(customers=customers, seed=seed, weeks=weeks)
-    log = run_demo(plan, settings, typer.echo, fresh=fresh)
+    try:
+        log = run_demo(plan, settings, fresh=fresh)
+    except StepFailed as exc:
+        typer.echo(f"\nerror: {exc}", err=True)
+        typer.echo(f"logs (traceback in demo.log): {log_dir(settings)}", err=True)
+        raise typer.Exit(code=1) from exc
     typer.echo("\nwhat happened:")
     for line in log.events:
         typer.echo(f"  {line}")

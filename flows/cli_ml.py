@@ -1,4 +1,4 @@
-"""`churn train | promote | rollback | score`: the ML jobs on the lead's `churn` app.
+"""`churn train | promote | rollback | score`: the ML jobs on the `churn` app.
 
 Each job that depends on time takes an explicit `--as-of`; nothing defaults to today.
 A ModelError is printed as its message (what is wrong, what to do) with exit code 1.

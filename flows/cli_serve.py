@@ -1,4 +1,4 @@
-"""`churn serve`: the scoring API under uvicorn (the lead's `churn` app registers it)."""
+"""`churn serve`: the scoring API under uvicorn (registered on the `churn` app)."""
 
 from __future__ import annotations
 

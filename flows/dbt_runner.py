@@ -2,14 +2,23 @@
 
 dbt's own result carries every node's status; a task state can look green while a node was
 skipped (peers were bitten by exactly that), so we read the run results ourselves.
+
+By default dbt prints its node log as usual. Given a log directory (per call, or for a whole
+block of code with `dbt_output`, e.g. for the jobs a Prefect flow runs), dbt writes that log to
+`<dir>/dbt.log` instead and prints nothing; progress goes to a callback, and the error lines and
+failed-test reports dbt would have printed go into the DbtRunError message.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from warehouse.settings import Settings, get_settings
 
@@ -18,8 +27,75 @@ OK_STATUSES = {"success", "pass"}
 BUILT_KINDS = {"model", "seed", "snapshot", "test", "unit_test"}
 
 
+Progress = Callable[[int, int], None]  # (nodes done, nodes to run)
+
+
 class DbtRunError(RuntimeError):
     """dbt failed; the message names every node that did not succeed and why."""
+
+
+@dataclass
+class DbtOutput:
+    """Where dbt talks: `log_dir` None keeps dbt's own terminal output."""
+
+    log_dir: Path | None = None
+    on_progress: Progress | None = None
+
+
+_output = DbtOutput()
+
+
+@contextmanager
+def dbt_output(log_dir: Path | None, on_progress: Progress | None = None) -> Iterator[None]:
+    """Inside this block every `run_dbt` of the process that does not choose for itself logs to
+    `log_dir/dbt.log` and reports progress: the jobs a flow runs take no such arguments."""
+    global _output
+    saved, _output = _output, DbtOutput(log_dir, on_progress)
+    try:
+        yield
+    finally:
+        _output = saved
+
+
+class _Listener:
+    """dbt's event callback: counts finished nodes against the total, and keeps what a quiet run
+    must still report on failure (error lines, the on-run-end hook's TEST FAILURE reports)."""
+
+    def __init__(self, on_progress: Progress | None) -> None:
+        self.on_progress = on_progress
+        self.done = 0
+        self.total = 0
+        self.errors: list[str] = []
+        self._lock = threading.Lock()  # dbt fires events from its worker threads
+
+    def __call__(self, event: Any) -> None:  # noqa: ANN401 - dbt's EventMsg
+        name, data = event.info.name, event.data
+        with self._lock:
+            if name == "LogStartLine" and not self.total:
+                self.total = int(data.total)
+            elif name == "NodeFinished":
+                self.done += 1
+                if self.on_progress is not None:
+                    self.on_progress(self.done, max(self.total, self.done))
+            message = str(getattr(event.info, "msg", "") or "").strip()
+            if message and (
+                event.info.level == "error"
+                or (name == "JinjaLogInfo" and message.startswith("TEST FAILURE"))
+            ):
+                self.errors.append(message)
+
+
+def _quiet_flags(log_dir: Path) -> list[str]:
+    """Nothing on the terminal; the node log (info, no colour codes) to `log_dir/dbt.log`."""
+    return [
+        "--log-path",
+        str(log_dir),
+        "--log-level",
+        "none",
+        "--log-level-file",
+        "info",
+        "--no-use-colors",
+    ]
 
 
 @dataclass
@@ -81,13 +157,21 @@ def run_dbt(
     settings: Settings | None = None,
     dbt_vars: dict[str, object] | None = None,
     allow_warn: bool = True,
+    *,
+    log_dir: Path | None = None,
+    on_progress: Progress | None = None,
 ) -> DbtRunSummary:
-    """Run `dbt <args>` against the configured target; raise DbtRunError on any bad node."""
+    """Run `dbt <args>` against the configured target; raise DbtRunError on any bad node.
+
+    With `log_dir` (or inside `dbt_output`) dbt's log goes to `log_dir/dbt.log`, not the
+    terminal; `on_progress(done, total)` is called as nodes finish."""
     import json
 
     from dbt.cli.main import dbtRunner
 
     settings = settings or get_settings()
+    log_dir = log_dir or _output.log_dir
+    listener = _Listener(on_progress or _output.on_progress)
     command = [
         *args,
         "--project-dir",
@@ -99,12 +183,14 @@ def run_dbt(
     ]
     if dbt_vars:
         command += ["--vars", json.dumps(dbt_vars)]
+    if log_dir is not None:
+        command += _quiet_flags(Path(log_dir).resolve())
     # dbt reads its target through env_var(); set it for this call only, because the same
     # variable names configure this process's settings and must not leak into later jobs
     saved = {key: os.environ.get(key) for key in dbt_env(settings)}
     os.environ.update(dbt_env(settings))
     try:
-        result = dbtRunner().invoke(command)
+        result = dbtRunner(callbacks=[listener]).invoke(command)
     finally:
         _release_warehouse(settings)
         for key, value in saved.items():
@@ -131,5 +217,14 @@ def run_dbt(
             )
     if summary.failures or not result.success:
         detail = "\n  ".join(summary.failures) or str(result.exception or "dbt reported failure")
+        if log_dir is not None:
+            detail += _quiet_report(listener.errors, Path(log_dir).resolve() / "dbt.log")
         raise DbtRunError(f"dbt {' '.join(args)} failed:\n  {detail}")
     return summary
+
+
+def _quiet_report(errors: list[str], log_file: Path) -> str:
+    """What dbt would have printed about the failure, since a quiet run printed nothing."""
+    lines = [line for message in dict.fromkeys(errors) for line in message.splitlines()]
+    body = "".join(f"\n    {line}" for line in lines if line.strip())
+    return (f"\n  dbt said:{body}" if body else "") + f"\n  dbt's log: {log_file}"

@@ -8,15 +8,11 @@ from __future__ import annotations
 
 from datetime import date
 
-import pandas as pd
-
 from flows.alerts import Alert
 from flows.common import StepFailed, job, notify
-from flows.monitoring_store import save_drift, save_job_run, save_outcomes
-from warehouse.gateway import get_warehouse
+from models_ml.monitoring.store import save_drift, save_job_run, save_outcomes
+from warehouse import get_warehouse
 from warehouse.settings import Settings, get_settings
-
-REFERENCE_SAMPLE_ROWS = 50_000
 
 
 def ingest_job(as_of: date, settings: Settings | None = None):  # noqa: ANN201
@@ -47,7 +43,7 @@ def transform_job(as_of: date, settings: Settings | None = None, marts: bool = F
         summary = run_dbt(args, settings)
         if marts:
             # the app reads a snapshot, never the file a pipeline may be writing
-            from warehouse.snapshot import publish_app_snapshot
+            from dashboards.snapshot import publish_app_snapshot
 
             publish_app_snapshot(settings)
         return summary
@@ -104,7 +100,9 @@ def score_job(as_of: date, settings: Settings | None = None):  # noqa: ANN201
         result = models_ml.score(as_of, settings=settings)
         metrics.rows_out.labels(job="score").set(result.rows)
         metrics.set_tiers(result.tiers)
-    new_high = _new_high_risk(as_of, result.model_version, settings)
+    from models_ml.monitoring.newly_high import newly_high_customers
+
+    new_high = newly_high_customers(get_warehouse(settings), as_of)
     lines = (
         f"{result.rows:,} customers scored with model v{result.model_version}",
         " / ".join(f"{t}: {n:,}" for t, n in result.tiers.items()),
@@ -124,46 +122,20 @@ def score_job(as_of: date, settings: Settings | None = None):  # noqa: ANN201
     return result
 
 
-def _new_high_risk(as_of: date, version: str, settings: Settings) -> list[str]:
-    """High this week and not High in the previous batch."""
-    wh = get_warehouse(settings)
-    frame = wh.query(
-        "with batches as (select distinct as_of_date from ml.churn_predictions "
-        "where as_of_date <= ? order by as_of_date desc limit 2) "
-        "select customer_id, as_of_date, risk_tier from ml.churn_predictions "
-        "where as_of_date in (select as_of_date from batches)",
-        [as_of],
-    )
-    this = set(
-        frame[(frame.as_of_date == pd.Timestamp(as_of)) & (frame.risk_tier == "High")].customer_id
-    )
-    before = set(
-        frame[(frame.as_of_date != pd.Timestamp(as_of)) & (frame.risk_tier == "High")].customer_id
-    )
-    return sorted(this - before)
-
-
 def drift_job(as_of: date, settings: Settings | None = None):  # noqa: ANN201
     """Champion's training reference vs the current features; store, alert, return result."""
     import models_ml
-    from models_ml.drift import compute_drift
+    from models_ml.monitoring.drift import compute_drift
+    from models_ml.monitoring.reads import drift_inputs
 
     settings = settings or get_settings()
     wh = get_warehouse(settings)
     with job("drift", settings) as metrics:
         champion = models_ml.load_champion(settings=settings)
-        reference = _training_reference(champion.run_id, settings)
-        current = wh.query(
-            "select * from features.customer_features where as_of_date = "
-            "(select max(as_of_date) from features.customer_features where as_of_date <= ?)",
-            [as_of],
+        reference, current = drift_inputs(
+            wh, settings.mlflow_uri, champion.run_id, list(champion.schema.columns), as_of
         )
-        features = list(champion.schema.columns)
-        result = compute_drift(
-            reference[[c for c in features if c in reference.columns]],
-            current[[c for c in features if c in current.columns]],
-            as_of,
-        )
+        result = compute_drift(reference, current, as_of)
         report = result.save_html(settings.data_dir / "reports" / f"drift_{as_of}.html")
         save_drift(wh, result, champion.version, str(report))
         metrics.drift_share.set(result.drift_share)
@@ -182,29 +154,15 @@ def drift_job(as_of: date, settings: Settings | None = None):  # noqa: ANN201
     return result
 
 
-def _training_reference(run_id: str, settings: Settings) -> pd.DataFrame:
-    """The champion's fit window of its training table (a sample), from the run's params."""
-    from models_ml.registry import connect
-
-    params = connect(settings.mlflow_uri).get_run(run_id).data.params
-    table = params.get("table", "features.training_set")
-    first, last = params["data_fit_first_date"], params["data_fit_last_date"]
-    return get_warehouse(settings).sample(
-        f"select * from {table} where as_of_date between ? and ?",
-        [date.fromisoformat(first), date.fromisoformat(last)],
-        rows=REFERENCE_SAMPLE_ROWS,
-    )
-
-
 def outcomes_job(as_of: date, settings: Settings | None = None, min_auc: float = 0.7):  # noqa: ANN201
     """Predictions vs what happened, per scoring month; alert when performance decays."""
-    from models_ml.outcomes import decayed, label_complete_predictions, outcomes_by_month
+    from models_ml.monitoring.outcomes import decayed, label_complete_predictions, outcomes_by_month
+    from models_ml.monitoring.reads import outcome_inputs
 
     settings = settings or get_settings()
     wh = get_warehouse(settings)
     with job("outcomes", settings) as metrics:
-        predictions = wh.read_table("ml.churn_predictions")
-        labels = wh.query("select customer_id, as_of_date, churned from features.training_set")
+        predictions, labels = outcome_inputs(wh)
         joined = label_complete_predictions(predictions, labels, as_of, settings.churn_horizon_days)
         outcomes = outcomes_by_month(joined, as_of)
         save_outcomes(wh, outcomes, as_of)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from warehouse.gateway import get_warehouse
+from warehouse import get_warehouse
 from warehouse.settings import Settings
 
 LAYERS = ("raw", "staging", "intermediate", "features", "ml", "monitoring", "marts")

@@ -56,8 +56,8 @@ def _bigquery(settings: Settings) -> Any:
         GcpServiceAccountCredentials,
     )
 
-    from warehouse.bigquery import credentials_for, use_emulator_uploads
-    from warehouse.gateway import WarehouseError
+    from warehouse import WarehouseError
+    from warehouse.bigquery_warehouse import credentials_for, use_emulator_uploads
 
     try:
         native, found_project = credentials_for(settings)
@@ -120,7 +120,7 @@ def _destination_has_state(settings: Settings, pipeline_name: str) -> bool:
 
 def _bigquery_has_state(settings: Settings, pipeline_name: str) -> bool:
     """True when BigQuery's `raw._dlt_pipeline_state` has a row for this pipeline."""
-    from warehouse.gateway import WarehouseError, get_warehouse
+    from warehouse import WarehouseError, get_warehouse
 
     state = f"{DATASET}._dlt_pipeline_state"
     try:

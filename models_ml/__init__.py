@@ -6,8 +6,11 @@
     models_ml.promote("3", reason="...")         # by hand
     models_ml.rollback(reason="...")             # back to the previous champion
 
-Names are imported on first use, so `import models_ml.drift` (or the CLI) does not pay for
-MLflow's import.
+Names are imported on first use, so `import models_ml.monitoring.drift` (or the CLI) does not
+pay for MLflow's import. Where things are: training (`dataset`, `features`, `candidates`,
+`calibration`, `evaluation`, `training`), `tracking` (MLflow runs), `registry` and `promotion`
+(aliases and gates), `scoring/` (batch, local, BigQuery), `monitoring/` (drift, outcomes,
+newly High, the `monitoring.*` rows).
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ from importlib import import_module
 _EXPORTS = {
     "train": "models_ml.training",
     "TrainResult": "models_ml.training",
-    "score": "models_ml.scoring",
-    "ScoreResult": "models_ml.scoring",
+    "score": "models_ml.scoring.job",
+    "ScoreResult": "models_ml.scoring.job",
     "promote": "models_ml.api",
     "rollback": "models_ml.api",
     "history": "models_ml.api",

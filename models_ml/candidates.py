@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -68,3 +70,15 @@ def fit_candidate(
     model = fitter(X_fit, y_fit, schema, params)
     a, b = fit_platt(model.decision_function(X_cal), y_cal)
     return fold_platt(model, a, b)
+
+
+@dataclass(frozen=True)
+class CandidateResult:
+    """A fitted, calibrated candidate and how it did on the holdout."""
+
+    name: str
+    model: Pipeline
+    metrics: dict[str, float]
+    holdout_probability: np.ndarray
+    direction_violations: dict[str, int]
+    fit_seconds: float

@@ -8,6 +8,7 @@ import os
 import subprocess
 import tempfile
 from dataclasses import dataclass
+from datetime import date
 from importlib.metadata import version
 from pathlib import Path
 
@@ -18,7 +19,13 @@ import sklearn
 from mlflow.models import infer_signature
 from sklearn.pipeline import Pipeline
 
+from models_ml import evaluation
+from models_ml.attribution import attribute
+from models_ml.candidates import CandidateResult
+from models_ml.config import MLConfig
+from models_ml.dataset import Split
 from models_ml.features import FeatureSchema
+from models_ml.onnx_export import parity_error, to_onnx
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # numpy.dtype: the fitted SimpleImputer of the linear model keeps its input dtype
@@ -139,3 +146,82 @@ def _param(value: object) -> object:
     if isinstance(value, list | dict | tuple):
         return json.dumps(value, default=str)[:6000]
     return value
+
+
+def training_run_record(
+    best: CandidateResult,
+    results: dict[str, CandidateResult],
+    split: Split,
+    schema: FeatureSchema,
+    X_hold: pd.DataFrame,
+    cfg: MLConfig,
+    table: str,
+    as_of: date,
+    horizon: int,
+) -> RunRecord:
+    """Everything a training run logs: params (incl. the fit window the drift check reads
+    back), metrics of every candidate, plots, tables, the model and its ONNX export."""
+    y = split.holdout[cfg.label_column].to_numpy(dtype=int)
+    p = best.holdout_probability
+    attribution = attribute(best.model, X_hold, schema)
+    importance = np.abs(attribution.contributions).mean(axis=0)
+    calibration = evaluation.calibration_table(y, p)
+    gains = evaluation.gains_curve(y, p)
+    try:
+        onnx_model = to_onnx(best.model, schema)
+        parity = parity_error(best.model, onnx_model, X_hold)
+    except Exception as exc:  # recorded; promotion then fails its ONNX check
+        onnx_model, parity = None, float("inf")
+        export_error = str(exc)[:500]
+    else:
+        export_error = ""
+    metrics = dict(best.metrics)
+    metrics["onnx_parity_max_abs_err"] = parity
+    metrics["attribution_max_abs_err"] = float(np.max(np.abs(attribution.probability - p)))
+    for result in results.values():
+        for key, value in result.metrics.items():
+            metrics[f"{result.name}_{key}"] = value
+        metrics[f"{result.name}_fit_seconds"] = result.fit_seconds
+        metrics[f"{result.name}_direction_violations"] = float(
+            sum(result.direction_violations.values())
+        )
+    snapshot = split.describe()
+    params: dict[str, object] = {
+        "candidate": best.name,
+        "as_of": str(as_of),
+        "table": table,
+        "horizon_days": horizon,
+        "features": list(schema.columns),
+        "n_features": len(schema.columns),
+        **{f"data_{k}": v for k, v in snapshot.items()},
+        **{f"cfg_{k}": v for k, v in cfg.candidates.model_dump().items()},
+        "cfg_primary_metric": cfg.primary_metric,
+    }
+    sample = X_hold.iloc[: cfg.integration_sample_rows].copy()
+    sample["expected_probability"] = p[: cfg.integration_sample_rows]
+    names = list(schema.columns)
+    return RunRecord(
+        params=params,
+        metrics=metrics,
+        tags={
+            "git_commit": git_commit(),
+            "job": "train",
+            "as_of": str(as_of),
+            "onnx_export_error": export_error,
+        },
+        figures={
+            "calibration": evaluation.plot_calibration(calibration),
+            "lift": evaluation.plot_gains(gains),
+            "feature_importance": evaluation.plot_importance(names, importance),
+        },
+        tables={
+            "calibration_curve": calibration,
+            "gains_curve": gains,
+            "importance": dict(zip(names, importance.tolist(), strict=True)),
+        },
+        model=best.model,
+        schema=schema,
+        example=X_hold.iloc[:5],
+        integration_sample=sample,
+        onnx_model=onnx_model,
+    )

@@ -12,41 +12,24 @@ import time
 from dataclasses import dataclass, field
 from datetime import date
 
-import numpy as np
 import pandas as pd
-from sklearn.pipeline import Pipeline
 
 from models_ml import dataset, evaluation
-from models_ml.attribution import attribute
 from models_ml.behaviour import direction_violations
-from models_ml.candidates import CANDIDATES, fit_candidate
+from models_ml.candidates import CANDIDATES, CandidateResult, fit_candidate
 from models_ml.config import MLConfig
 from models_ml.dataset import Split
 from models_ml.errors import ModelError
 from models_ml.features import FeatureSchema, check_columns, infer_schema, prepare_inputs
-from models_ml.onnx_export import parity_error, to_onnx
 from models_ml.promotion import Decision, integration_checks, metric_gate, move_alias, record
 from models_ml.registry import CHALLENGER, CHAMPION, alias_version, connect, load_version
 from models_ml.threads import compute_limits
 from models_ml.tracking import (
-    RunRecord,
     artifact_root,
     experiment_id,
-    git_commit,
     log_training_run,
+    training_run_record,
 )
-
-
-@dataclass(frozen=True)
-class CandidateResult:
-    """A fitted, calibrated candidate and how it did on the holdout."""
-
-    name: str
-    model: Pipeline
-    metrics: dict[str, float]
-    holdout_probability: np.ndarray
-    direction_violations: dict[str, int]
-    fit_seconds: float
 
 
 @dataclass
@@ -138,7 +121,9 @@ def train(
         results = fit_candidates(split, schema, cfg)
         best = choose(results, cfg)
         X_hold = prepare_inputs(split.holdout, schema)
-        record_ = _run_record(best, results, split, schema, X_hold, cfg, table, as_of, horizon)
+        record_ = training_run_record(
+            best, results, split, schema, X_hold, cfg, table, as_of, horizon
+        )
         record_.metrics["train_seconds"] = time.perf_counter() - started
         exp = experiment_id(client, cfg.experiment_name, artifact_root(settings))
         run_id, model_uri = log_training_run(exp, record_)
@@ -259,80 +244,3 @@ def _register(client, cfg: MLConfig, model_uri: str, run_id: str, best: Candidat
         )
     client.set_model_version_tag(cfg.model_name, mv.version, "candidate", best.name)
     return str(mv.version)
-
-
-def _run_record(
-    best: CandidateResult,
-    results: dict[str, CandidateResult],
-    split: Split,
-    schema: FeatureSchema,
-    X_hold: pd.DataFrame,
-    cfg: MLConfig,
-    table: str,
-    as_of: date,
-    horizon: int,
-) -> RunRecord:
-    y = split.holdout[cfg.label_column].to_numpy(dtype=int)
-    p = best.holdout_probability
-    attribution = attribute(best.model, X_hold, schema)
-    importance = np.abs(attribution.contributions).mean(axis=0)
-    calibration = evaluation.calibration_table(y, p)
-    gains = evaluation.gains_curve(y, p)
-    try:
-        onnx_model = to_onnx(best.model, schema)
-        parity = parity_error(best.model, onnx_model, X_hold)
-    except Exception as exc:  # recorded; promotion then fails its ONNX check
-        onnx_model, parity = None, float("inf")
-        export_error = str(exc)[:500]
-    else:
-        export_error = ""
-    metrics = dict(best.metrics)
-    metrics["onnx_parity_max_abs_err"] = parity
-    metrics["attribution_max_abs_err"] = float(np.max(np.abs(attribution.probability - p)))
-    for result in results.values():
-        for key, value in result.metrics.items():
-            metrics[f"{result.name}_{key}"] = value
-        metrics[f"{result.name}_fit_seconds"] = result.fit_seconds
-        metrics[f"{result.name}_direction_violations"] = float(
-            sum(result.direction_violations.values())
-        )
-    snapshot = split.describe()
-    params: dict[str, object] = {
-        "candidate": best.name,
-        "as_of": str(as_of),
-        "table": table,
-        "horizon_days": horizon,
-        "features": list(schema.columns),
-        "n_features": len(schema.columns),
-        **{f"data_{k}": v for k, v in snapshot.items()},
-        **{f"cfg_{k}": v for k, v in cfg.candidates.model_dump().items()},
-        "cfg_primary_metric": cfg.primary_metric,
-    }
-    sample = X_hold.iloc[: cfg.integration_sample_rows].copy()
-    sample["expected_probability"] = p[: cfg.integration_sample_rows]
-    names = list(schema.columns)
-    return RunRecord(
-        params=params,
-        metrics=metrics,
-        tags={
-            "git_commit": git_commit(),
-            "job": "train",
-            "as_of": str(as_of),
-            "onnx_export_error": export_error,
-        },
-        figures={
-            "calibration": evaluation.plot_calibration(calibration),
-            "lift": evaluation.plot_gains(gains),
-            "feature_importance": evaluation.plot_importance(names, importance),
-        },
-        tables={
-            "calibration_curve": calibration,
-            "gains_curve": gains,
-            "importance": dict(zip(names, importance.tolist(), strict=True)),
-        },
-        model=best.model,
-        schema=schema,
-        example=X_hold.iloc[:5],
-        integration_sample=sample,
-        onnx_model=onnx_model,
-    )

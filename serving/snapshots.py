@@ -27,7 +27,7 @@ from serving.compute import request_threads
 from serving.config import ServingConfig
 from serving.errors import ModelUnavailable, NotFound, WarehouseUnavailable, field_error
 from serving.model_holder import Served
-from warehouse.gateway import WarehouseError, get_warehouse
+from warehouse import WarehouseError, get_warehouse
 from warehouse.settings import Settings
 
 log = logging.getLogger("serving")

@@ -14,7 +14,8 @@ import duckdb
 import pandas as pd
 import pytest
 
-from warehouse.gateway import DuckDBWarehouse, WarehouseError
+from warehouse import WarehouseError
+from warehouse.duckdb_warehouse import DuckDBWarehouse
 
 
 def _warehouse(tmp_path: Path, wait: float) -> DuckDBWarehouse:

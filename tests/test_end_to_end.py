@@ -15,7 +15,7 @@ import pytest
 import ingestion
 from flows.report import layer_rows
 from tests.pipeline_fixture import END, SCORED
-from warehouse.gateway import DuckDBWarehouse
+from warehouse.duckdb_warehouse import DuckDBWarehouse
 from warehouse.settings import Settings
 
 pytestmark = pytest.mark.slow

@@ -122,7 +122,7 @@ class Settings(BaseSettings):
 
     @property
     def app_snapshot_file(self) -> Path:
-        """The CS app's read-only copy of the marts (warehouse/snapshot.py publishes it)."""
+        """The CS app's read-only copy of the marts (dashboards/snapshot.py publishes it)."""
         return self.app_snapshot_path or self.data_dir / "app" / "marts.duckdb"
 
     @property

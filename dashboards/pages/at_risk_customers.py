@@ -7,6 +7,28 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from dashboards.at_risk import (
+    SORTS,
+    Filters,
+    actions_table,
+    filter_customers,
+    headline,
+    list_table,
+    list_totals,
+    mrr_at_risk_help,
+    sort_customers,
+    top_drivers,
+    unpublished_actions,
+)
+from dashboards.cs_actions_store import (
+    ACTION_TYPES,
+    OUTCOMES,
+    ActionInvalid,
+    CsAction,
+    list_actions,
+    new_action_id,
+    record_action,
+)
 from dashboards.data import (
     TIER_COLORS,
     TIERS,
@@ -18,22 +40,6 @@ from dashboards.data import (
     settings,
     tier_definition,
 )
-from warehouse.cs_actions_store import (
-    ACTION_TYPES,
-    OUTCOMES,
-    ActionInvalid,
-    CsAction,
-    list_actions,
-    new_action_id,
-    record_action,
-)
-
-SORTS = {
-    "Risk (highest first)": ("churn_probability", False),
-    "MRR at risk (highest first)": ("mrr_at_risk", False),
-    "Risk increase since last week": ("probability_change", False),
-    "Company name": ("company_name", True),
-}
 
 st.title("At-risk customers")
 customers = require(
@@ -50,31 +56,23 @@ st.caption(
 st.caption(tier_definition(cutoffs, as_of))
 
 # ---------- headline: this week against the previous scored week
-by_tier = customers["risk_tier"].value_counts()
-previous_high = None
-if cutoffs is not None and len(cutoffs) > 1:
-    ordered = cutoffs.sort_values("as_of_date")
-    previous_high = int(ordered.iloc[-2]["high_customers"])
-high_now = int(by_tier.get("High", 0))
+numbers = headline(customers, cutoffs)
 cols = st.columns(4)
 cols[0].metric(
     "High-risk accounts",
-    f"{high_now:,}",
-    delta=None if previous_high is None else f"{high_now - previous_high:+,} vs last week",
+    f"{numbers.high_accounts:,}",
+    delta=None if numbers.high_change is None else f"{numbers.high_change:+,} vs last week",
     delta_color="inverse",
     help="Accounts in High that are still customers; the tier definition counts every account "
     "scored that week, including any that have cancelled since.",
 )
-high_rows = customers[customers["risk_tier"] == "High"]
-cols[1].metric("MRR of High-risk accounts", money(high_rows["mrr"].sum()))
+cols[1].metric("MRR of High-risk accounts", money(numbers.high_mrr))
 cols[2].metric(
     "Expected MRR at risk (all accounts)",
-    money(customers["mrr_at_risk"].sum()),
-    help="Sum of MRR × churn probability: the MRR expected to cancel within 28 days.",
+    money(numbers.expected_mrr_at_risk),
+    help=mrr_at_risk_help(settings().churn_horizon_days),
 )
-rising = customers[customers["previous_tier"].notna() & (customers["risk_tier"] == "High")]
-newly_high = int((rising["previous_tier"] != "High").sum())
-cols[3].metric("Newly High this week", f"{newly_high:,}")
+cols[3].metric("Newly High this week", f"{numbers.newly_high_accounts:,}")
 
 # ---------- filters
 with st.container(border=True):
@@ -99,44 +97,18 @@ with st.container(border=True):
     )
     sort_label = s2.selectbox("Sort by", list(SORTS), key="sort")
 
-shown = customers[customers["risk_tier"].isin(tiers or TIERS)]
-if owners:
-    shown = shown[shown["account_owner"].isin(owners)]
-if plans:
-    shown = shown[shown["plan"].isin(plans)]
-if segments:
-    shown = shown[shown["industry"].isin(segments)]
-if search.strip():
-    needle = search.strip().lower()
-    shown = shown[
-        shown["company_name"].fillna("").str.lower().str.contains(needle, regex=False)
-        | shown["customer_id"].str.lower().str.contains(needle, regex=False)
-    ]
-column, ascending = SORTS[sort_label]
-shown = shown.sort_values(column, ascending=ascending, na_position="last", kind="stable")
+filters = Filters(
+    tiers=tiers or (), owners=owners, plans=plans, segments=segments, search=search or ""
+)
+shown = sort_customers(filter_customers(customers, filters), sort_label)
 
+totals = list_totals(shown)
 st.markdown(
-    f"**{len(shown):,} of {len(customers):,} accounts**, {money(shown['mrr'].sum())} MRR, "
-    f"{money(shown['mrr_at_risk'].sum())} expected MRR at risk"
+    f"**{totals.accounts:,} of {len(customers):,} accounts**, {money(totals.mrr)} MRR, "
+    f"{money(totals.mrr_at_risk)} expected MRR at risk"
 )
 
-table = pd.DataFrame(
-    {
-        "Company": shown["company_name"],
-        "Customer": shown["customer_id"],
-        "Tier": shown["risk_tier"],
-        "Churn risk": shown["churn_probability"] * 100,
-        "Change (pts)": shown["probability_change"] * 100,
-        "Why": shown[["driver_1", "driver_2", "driver_3"]].apply(
-            lambda r: "; ".join(d for d in r if isinstance(d, str) and d), axis=1
-        ),
-        "Owner": shown["account_owner"],
-        "Plan": shown["plan"],
-        "MRR": shown["mrr"],
-        "MRR at risk": shown["mrr_at_risk"],
-        "Last CS contact": pd.to_datetime(shown["last_cs_contact_at"]).dt.date,
-    }
-)
+table = list_table(shown)
 st.dataframe(
     table,
     hide_index=True,
@@ -221,7 +193,7 @@ m4.metric(
 left, right = st.columns([3, 2])
 with right:
     st.markdown("**Why this score**")
-    drivers = [d for d in (row["driver_1"], row["driver_2"], row["driver_3"]) if isinstance(d, str)]
+    drivers = top_drivers(row)
     st.markdown("\n".join(f"{i}. {d}" for i, d in enumerate(drivers, 1)) or "No drivers recorded.")
 
 history = load("customer_risk_history")
@@ -286,36 +258,16 @@ if not history.empty:
     )
 actions = load("customer_recent_actions")
 actions = actions[actions["customer_id"] == chosen] if actions is not None else pd.DataFrame()
-pending = list_actions(settings(), customer_id=chosen)
-if not actions.empty:
-    pending = pending[~pending["action_id"].isin(actions["action_id"])]
-ACTION_LABELS = {
-    "action_at": "When",
-    "action_type": "Action",
-    "performed_by": "By",
-    "outcome": "Outcome",
-    "note": "Note",
-    "source_system": "Logged in",
-}
-
-
-def _actions_table(frame: pd.DataFrame) -> pd.DataFrame:
-    table = frame.sort_values("action_at", ascending=False)
-    table = table[[c for c in ACTION_LABELS if c in table.columns]].rename(columns=ACTION_LABELS)
-    table["Action"] = table["Action"].str.replace("_", " ")
-    if "Logged in" in table.columns:
-        table["Logged in"] = table["Logged in"].map({"crm": "CRM", "app": "this app"})
-    return table
-
+pending = unpublished_actions(list_actions(settings(), customer_id=chosen), actions)
 
 st.markdown("**CS actions**")
 if actions.empty and pending.empty:
     st.caption("No CS actions recorded for this customer.")
 if not pending.empty:
     st.caption("Logged in this app; they reach the scores after the next pipeline run:")
-    st.dataframe(_actions_table(pending), hide_index=True, width="stretch")
+    st.dataframe(actions_table(pending), hide_index=True, width="stretch")
 if not actions.empty:
-    st.dataframe(_actions_table(actions), hide_index=True, width="stretch")
+    st.dataframe(actions_table(actions), hide_index=True, width="stretch")
 
 # ---------- log a CS action
 st.markdown("**Log a CS action**")

@@ -7,7 +7,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboards.data import load, pct, published_caption, setup_help
+from dashboards.data import load, pct, published_caption, settings, setup_help
 
 STATUS_COLORS = {"ok": "green", "warning": "orange", "severe": "red", "not checked": "gray"}
 MIN_ROC_AUC = 0.70  # the outcomes job alerts below this ROC-AUC (flows.jobs.outcomes_job)
@@ -64,7 +64,7 @@ performance = load("model_performance")
 if performance is None or performance.empty:
     st.info(
         "No outcomes yet: they come from the monthly outcomes job (`churn outcomes`), once a "
-        "scored month's 28-day horizon has passed."
+        f"scored month's {settings().churn_horizon_days}-day horizon has passed."
     )
 else:
     performance["scoring_month"] = pd.to_datetime(performance["scoring_month"])
@@ -110,7 +110,11 @@ else:
             .encode(
                 x=alt.X("yearmonth(scoring_month):O", title=None),
                 xOffset="rate:N",
-                y=alt.Y("value:Q", title="28-day churn rate", axis=alt.Axis(format="%")),
+                y=alt.Y(
+                    "value:Q",
+                    title=f"{settings().churn_horizon_days}-day churn rate",
+                    axis=alt.Axis(format="%"),
+                ),
                 color=alt.Color(
                     "rate:N",
                     title=None,

@@ -57,10 +57,10 @@ def test_bigframes_imports_the_onnx_model_and_scores_in_bigquery():
     from models_ml.config import MLConfig
     from models_ml.features import infer_schema, prepare_inputs
     from models_ml.onnx_export import to_onnx
-    from models_ml.warehouse_sql import probability_output, scoring_spec
+    from models_ml.scoring import bigquery as bqml
+    from models_ml.scoring.bigquery import probability_output, scoring_spec
     from warehouse import Settings
-    from warehouse import bigquery_ml as bqml
-    from warehouse.bigquery import BigQueryWarehouse
+    from warehouse.bigquery_warehouse import BigQueryWarehouse
 
     settings = Settings(_env_file=None)
     cfg = MLConfig(_env_file=None)

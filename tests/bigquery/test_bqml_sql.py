@@ -25,10 +25,11 @@ from models_ml.config import Tiers
 from models_ml.features import infer_schema, prepare_inputs
 from models_ml.onnx_export import to_onnx
 from models_ml.registry import LoadedModel
+from models_ml.scoring import bigquery as bqml
 from models_ml.scoring import score_frame
-from models_ml.warehouse_sql import drivers_sql, phrase_sql, probability_output, scoring_spec
+from models_ml.scoring.bigquery import probability_output, scoring_spec
+from models_ml.scoring.drivers_sql import drivers_sql, phrase_sql
 from tests.models_ml.fixtures import SCORE_AS_OF, scoring_frame, small_config, training_frame
-from warehouse import bigquery_ml as bqml
 
 SCORED_AT = datetime(2024, 6, 3, 2, 0, 0, 123456)
 RUN_ID = "0123456789abcdef0123456789abcdef"

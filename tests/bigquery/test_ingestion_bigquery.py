@@ -34,7 +34,7 @@ from ingestion.destination import (  # noqa: E402
     pipeline,
     pipelines_dir,
 )
-from warehouse.bigquery import BigQueryWarehouse  # noqa: E402
+from warehouse.bigquery_warehouse import BigQueryWarehouse  # noqa: E402
 from warehouse.settings import Settings  # noqa: E402
 
 # a project of its own on the shared emulator: these tests drop and rebuild `raw`, which

@@ -27,7 +27,7 @@ from tests.models_ml.fixtures import (
     training_frame,
 )
 from warehouse import get_warehouse
-from warehouse.bigquery import BigQueryWarehouse
+from warehouse.bigquery_warehouse import BigQueryWarehouse
 
 PROJECT = "jobs-tests"  # a namespace of its own on the emulator
 

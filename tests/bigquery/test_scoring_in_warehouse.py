@@ -17,9 +17,9 @@ import sqlglot
 
 import models_ml
 from models_ml.errors import ModelError
+from models_ml.scoring import bigquery as bqml
 from tests.models_ml.fixtures import SCORE_AS_OF, TRAIN_AS_OF, make_env
-from warehouse import bigquery_ml as bqml
-from warehouse.gateway import DuckDBWarehouse
+from warehouse.duckdb_warehouse import DuckDBWarehouse
 
 BUCKET = "churn-scoring"
 

@@ -17,9 +17,9 @@ import pytest
 from google.api_core import exceptions as gexc
 
 from tests.bigquery.emulators import BigQueryEmulator, free_port
-from warehouse import get_warehouse
-from warehouse.bigquery import BigQueryWarehouse, translate_error
-from warehouse.gateway import DuckDBWarehouse, WarehouseError
+from warehouse import WarehouseError, get_warehouse
+from warehouse.bigquery_warehouse import BigQueryWarehouse, translate_error
+from warehouse.duckdb_warehouse import DuckDBWarehouse
 from warehouse.settings import Settings
 
 LABELS = {"system": "churn", "suite": "tests"}
@@ -338,8 +338,8 @@ def test_credentials_and_bigframes_options_come_from_the_settings(tmp_path):
 
 
 def test_the_app_snapshot_is_published_from_bigquery_marts(bq_emulator, tmp_path):
-    """warehouse.snapshot copies the app's marts through the gateway on non-local targets."""
-    from warehouse.snapshot import publish_app_snapshot, read_app_table
+    """dashboards.snapshot copies the app's marts through the gateway on non-local targets."""
+    from dashboards.snapshot import publish_app_snapshot, read_app_table
 
     # a project of its own: other suites build `marts` in the emulator's default project
     settings = bq_settings(bq_emulator, tmp_path).model_copy(
@@ -362,7 +362,7 @@ def test_frames_from_bigframes_get_the_gateway_dtypes():
     frame: bigframes itself cannot run against the emulator); the gateway converts them."""
     import pyarrow as pa
 
-    from warehouse.bigquery import _arrow_to_pandas
+    from warehouse.bigquery_warehouse import _arrow_to_pandas
 
     frame = pd.DataFrame(
         {

@@ -34,12 +34,12 @@ def app_data(tmp_path_factory: pytest.TempPathFactory) -> AppData:
     import ingestion
     import models_ml
     import simulator
+    from dashboards.cs_actions_store import CsAction, record_action
+    from dashboards.snapshot import publish_app_snapshot
     from flows.dbt_runner import run_dbt
     from flows.jobs import drift_job, outcomes_job, score_job
-    from warehouse.cs_actions_store import CsAction, record_action
-    from warehouse.gateway import DuckDBWarehouse
+    from warehouse.duckdb_warehouse import DuckDBWarehouse
     from warehouse.settings import Settings
-    from warehouse.snapshot import publish_app_snapshot
 
     os.environ.setdefault("PREFECT_HOME", str(tmp_path_factory.mktemp("prefect")))
     data = tmp_path_factory.mktemp("app_data")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from warehouse.snapshot import read_app_table
+from dashboards.snapshot import read_app_table
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from warehouse.cs_actions_store import (
+from dashboards.cs_actions_store import (
     ActionInvalid,
     CsAction,
     list_actions,

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from dashboard_fixture import APP_ACTION_AT, LATEST, SCORED_MONDAYS
 
-from warehouse.gateway import DuckDBWarehouse
+from warehouse.duckdb_warehouse import DuckDBWarehouse
 
 pytestmark = pytest.mark.slow
 

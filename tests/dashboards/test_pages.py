@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from warehouse.cs_actions_store import list_actions
-from warehouse.snapshot import read_app_table
+from dashboards.cs_actions_store import list_actions
+from dashboards.snapshot import read_app_table
 
 pytestmark = pytest.mark.slow
 

@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from warehouse.gateway import DuckDBWarehouse, WarehouseError
-from warehouse.snapshot import (
+from dashboards.snapshot import (
     APP_TABLES,
     publish_app_snapshot,
     read_app_table,
     snapshot_published_at,
 )
+from warehouse import WarehouseError
+from warehouse.duckdb_warehouse import DuckDBWarehouse
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ from warehouse.settings import Settings
 
 def test_reset_removes_only_the_demo_state(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    for folder in ("sim", "sources/usage", "dlt", "app", "mlartifacts", "keep_me"):
+    for folder in ("sim", "sources/usage", "dlt", "app", "mlartifacts", "logs", "keep_me"):
         (data / folder).mkdir(parents=True)
     (data / "mlflow.db").write_text("x")
     (data / "warehouse.duckdb").write_text("x")
@@ -25,6 +25,7 @@ def test_reset_removes_only_the_demo_state(tmp_path: Path) -> None:
         "dlt",
         "app",
         "mlartifacts",
+        "logs",
         "mlflow.db",
         "warehouse.duckdb",
     }

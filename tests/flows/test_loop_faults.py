@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from flows.common import StepFailed
 from tests.flows.webhook import slack_webhook
 from tests.pipeline_fixture import SCORED, copy_pipeline
-from warehouse.gateway import DuckDBWarehouse
+from warehouse.duckdb_warehouse import DuckDBWarehouse
 from warehouse.settings import Settings, get_settings
 
 pytestmark = pytest.mark.slow
@@ -132,7 +132,7 @@ def test_training_rejected_keeps_the_champion(loop, monkeypatch) -> None:
 
 def test_scoring_crash_leaves_last_predictions(loop, monkeypatch) -> None:
     from flows.flows import score_flow
-    from models_ml import scoring
+    from models_ml.scoring import local as scoring
 
     settings, recorder = loop
     before = _state(settings)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.synthetic import features_only, make_training_set
 from models_ml.config import Candidates, MLConfig
-from models_ml.synthetic import features_only, make_training_set
 from warehouse import Settings, get_warehouse
 
 START = date(2024, 1, 1)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models_ml.drift import compute_drift
+from models_ml.monitoring.drift import compute_drift
 
 AS_OF = date(2025, 6, 2)
 

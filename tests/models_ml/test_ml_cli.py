@@ -14,7 +14,7 @@ def _app() -> typer.Typer:
     app = typer.Typer()
 
     @app.command()
-    def status() -> None:  # the lead's app has other commands too
+    def status() -> None:  # the real app has other commands too
         """placeholder"""
 
     register(app)

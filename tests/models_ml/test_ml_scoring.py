@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 import models_ml
-from models_ml import scoring
 from models_ml.config import Tiers
 from models_ml.errors import ModelError
 from models_ml.scoring import assign_tiers
+from models_ml.scoring import local as scoring
 from tests.models_ml.fixtures import SCORE_AS_OF, scoring_frame
 
 CONTRACT = [

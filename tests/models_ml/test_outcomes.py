@@ -7,7 +7,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from models_ml.outcomes import decayed, label_complete_predictions, outcomes_by_month
+from models_ml.monitoring.outcomes import decayed, label_complete_predictions, outcomes_by_month
 
 
 def _predictions() -> pd.DataFrame:

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from warehouse.gateway import WarehouseError, _check_name
+from warehouse.interface import WarehouseError, check_name
 from warehouse.settings import Settings
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
@@ -299,7 +299,7 @@ class BigQueryWarehouse:
     def table_id(self, name: str) -> str:
         """`project.dataset.table` of `schema.table` (a bare `table` is refused here: BigQuery
         has no default schema)."""
-        _check_name(name)
+        check_name(name)
         if "." not in name:
             raise WarehouseError(
                 f"invalid table name {name!r}: use 'schema.table' (the schema is the dataset)"
@@ -542,7 +542,7 @@ class BigQueryWarehouse:
 
         table_id = self._check_writable(name)
         for column in match:
-            _check_name(column)
+            check_name(column)
         for column in df.columns:
             if not str(column) or any(ch in str(column) for ch in "`\\\n"):
                 raise WarehouseError(f"cannot write {name}: invalid column name {column!r}")

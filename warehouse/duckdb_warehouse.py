@@ -1,63 +1,21 @@
-"""Read and write warehouse tables: one interface, one implementation per target.
+"""The local target: the warehouse in a DuckDB file.
 
-Every write is atomic (one transaction), so that a failed job leaves the previous rows in
-place; connections are opened per call because DuckDB locks the file for every other process
-while a read-write connection is open.
+Connections are opened per call because DuckDB locks the file for every other process while a
+read-write connection is open.
 """
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import duckdb
 import pandas as pd
 
-from warehouse.settings import Settings, get_settings
-
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
-
-
-class WarehouseError(RuntimeError):
-    """A warehouse operation failed; the message names the table and what to check."""
-
-
-def _check_name(name: str) -> str:
-    """Accept only `table` or `schema.table`, because names are spliced into SQL."""
-    if not _IDENTIFIER.match(name):
-        raise WarehouseError(f"invalid table name {name!r}: use 'schema.table'")
-    return name
-
-
-class Warehouse(Protocol):
-    """What every package may do with the warehouse."""
-
-    # True when the target can score inside the warehouse (BigQuery ML); False: score in Python
-    scores_in_warehouse: bool
-
-    def query(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame: ...
-
-    def table_exists(self, name: str) -> bool: ...
-
-    def sample(
-        self, sql: str, params: list[Any] | None, rows: int, seed: int = 7
-    ) -> pd.DataFrame: ...
-
-    def table_rows(self, schemas: list[str]) -> pd.DataFrame: ...
-
-    def columns(self, name: str) -> list[str]: ...
-
-    def read_table(self, name: str) -> pd.DataFrame: ...
-
-    def write_table(self, df: pd.DataFrame, name: str) -> None: ...
-
-    def replace_rows(self, df: pd.DataFrame, name: str, match: Mapping[str, Any]) -> None: ...
-
-    def append_rows(self, df: pd.DataFrame, name: str) -> None: ...
+from warehouse.interface import WarehouseError, check_name, split_name
 
 
 class DuckDBWarehouse:
@@ -115,7 +73,7 @@ class DuckDBWarehouse:
 
     def table_exists(self, name: str) -> bool:
         """True when `schema.table` exists (a missing file means no table)."""
-        schema, table = _split(_check_name(name))
+        schema, table = split_name(name)
         if not self.path.exists():
             return False
         with self.connect(read_only=True) as con:
@@ -155,7 +113,7 @@ class DuckDBWarehouse:
 
     def columns(self, name: str) -> list[str]:
         """A table's column names in order, from the catalog (no row is read)."""
-        schema, table = _split(_check_name(name))
+        schema, table = split_name(name)
         found = []
         if self.path.exists():
             with self.connect(read_only=True) as con:
@@ -179,7 +137,7 @@ class DuckDBWarehouse:
 
     def write_table(self, df: pd.DataFrame, name: str) -> None:
         """Replace the whole table in one transaction."""
-        schema, _ = _split(_check_name(name))
+        schema, _ = split_name(name)
         with self.connect(read_only=False) as con:
             con.execute("begin")
             try:
@@ -197,9 +155,9 @@ class DuckDBWarehouse:
         This is how a batch (for example one `as_of_date` x model version of predictions) is
         made idempotent: a rerun replaces its own rows and nothing else.
         """
-        schema, _ = _split(_check_name(name))
+        schema, _ = split_name(name)
         for column in match:
-            _check_name(column)
+            check_name(column)
         with self.connect(read_only=False) as con:
             con.execute("begin")
             try:
@@ -218,24 +176,3 @@ class DuckDBWarehouse:
     def append_rows(self, df: pd.DataFrame, name: str) -> None:
         """Append rows (creating the table on first use), atomically."""
         self.replace_rows(df, name, {})
-
-
-def _split(name: str) -> tuple[str, str]:
-    schema, _, table = name.rpartition(".")
-    return (schema or "main"), table
-
-
-def get_warehouse(settings: Settings | None = None, read_only: bool = False) -> Warehouse:
-    """The warehouse of the configured target."""
-    settings = settings or get_settings()
-    if settings.target == "local":
-        return DuckDBWarehouse(
-            settings.warehouse_file,
-            read_only=read_only,
-            write_wait_seconds=settings.warehouse_write_wait_seconds,
-        )
-    if settings.target == "bigquery":
-        from warehouse.bigquery import BigQueryWarehouse  # imports this module
-
-        return BigQueryWarehouse(settings, read_only=read_only)
-    raise WarehouseError(f"unknown target {settings.target!r}: set CHURN_TARGET=local or bigquery")

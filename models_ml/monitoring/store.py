@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime
 
 import pandas as pd
 
-from models_ml.drift import DriftResult
-from warehouse.gateway import Warehouse
+from models_ml.monitoring.drift import DriftResult
+from warehouse import Warehouse
 
 DRIFT_CHECKS = "monitoring.drift_checks"
 DRIFT_FEATURES = "monitoring.drift_features"

@@ -1,7 +1,7 @@
 """The champion's inputs and drivers as SQL, for scoring inside the warehouse (BigQuery).
 
 Pure functions of the fitted pipeline and its feature schema, returning GoogleSQL text that
-`warehouse.bigquery_ml` puts around ML.PREDICT:
+`models_ml.scoring.bigquery` puts around ML.PREDICT:
 
 - `input_expressions`: each model input as the local path prepares it (`prepare_inputs`):
   numbers and flags as nullable FLOAT64, text with nulls as the `__missing__` category.
@@ -19,21 +19,12 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from models_ml.drivers import MIN_CONTRIBUTION, TOP_DRIVERS, Phrase, phrase_for
 from models_ml.features import MISSING, FeatureSchema
-from warehouse.bigquery_ml import ident, literal
-
-
-def number(value: float) -> str:
-    """A FLOAT64 literal that round-trips exactly (an exponent keeps DuckDB off DECIMAL)."""
-    text = repr(float(value))
-    if not np.isfinite(value):
-        return f"CAST('{text}' AS FLOAT64)"
-    return text if "e" in text else f"{text}e0"
+from models_ml.scoring.googlesql import ident, literal, number
 
 
 def input_expressions(schema: FeatureSchema) -> dict[str, str]:
@@ -221,56 +212,3 @@ LEFT JOIN (
   GROUP BY {cid}
 ) AS p ON p.{cid} = i.{cid}
 )"""
-
-
-def probability_output(onnx_model) -> str:
-    """The name of the ONNX output holding [P(stay), P(churn)] per row (skl2onnx names it
-    `probabilities`); BigQuery ML names the ML.PREDICT column after it."""
-    for output in onnx_model.graph.output:
-        tensor = output.type.tensor_type
-        dims = [d.dim_value for d in tensor.shape.dim]
-        if tensor.elem_type in (1, 11) and len(dims) == 2 and dims[1] == 2:  # float, double
-            return output.name
-    raise ValueError(
-        "the ONNX export has no (rows x 2) probability output: export with zipmap False"
-    )
-
-
-def scoring_spec(
-    model: Pipeline,
-    schema: FeatureSchema,
-    cfg,
-    *,
-    project: str | None,
-    model_name: str,
-    model_version: str,
-    run_id: str,
-    as_of,
-    scored_at,
-    inactive_flags: tuple[str, ...] = (),
-    output: str = "probabilities",
-):
-    """The `warehouse.bigquery_ml.ScoringSpec` of one scoring run of this model."""
-    from warehouse.bigquery_ml import ScoringSpec
-
-    kinds = dict(zip(schema.columns, schema.kinds, strict=True))
-    return ScoringSpec(
-        project=project,
-        features_table=cfg.features_table,
-        predictions_table=cfg.predictions_table,
-        model_name=model_name,
-        model_version=model_version,
-        run_id=run_id,
-        as_of=as_of,
-        scored_at=scored_at,
-        inputs=input_expressions(schema),
-        onnx_inputs={c: onnx_input(c, kinds[c]) for c in schema.columns},
-        high=cfg.tiers.high,
-        medium=cfg.tiers.medium,
-        capacity=cfg.tiers.capacity,
-        drivers_sql=drivers_sql(model, schema, cfg.id_column),
-        id_column=cfg.id_column,
-        date_column=cfg.date_column,
-        inactive_flags=inactive_flags,
-        probability_output=output,
-    )

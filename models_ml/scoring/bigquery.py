@@ -20,30 +20,22 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
+import pandas as pd
+from sklearn.pipeline import Pipeline
+
+from models_ml.config import MLConfig
+from models_ml.errors import ModelError
+from models_ml.features import FeatureSchema, check_columns
+from models_ml.registry import LoadedModel
+from models_ml.scoring.columns import PREDICTION_COLUMNS, PREDICTION_NAMES
+from models_ml.scoring.drivers_sql import drivers_sql, input_expressions, onnx_input
+from models_ml.scoring.googlesql import BigQueryMLError, ident, literal, table_ref
+from models_ml.scoring.local import features_table
+
 _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PROJECT = re.compile(r"^[a-z][a-z0-9.:-]*[a-z0-9]$")
 
-# the contract of ml.churn_predictions (scored_at: naive UTC, as the local path writes it)
-PREDICTION_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("customer_id", "STRING"),
-    ("as_of_date", "DATE"),
-    ("model_name", "STRING"),
-    ("model_version", "STRING"),
-    ("churn_probability", "FLOAT64"),
-    ("risk_tier", "STRING"),
-    ("risk_rank", "INT64"),
-    ("driver_1", "STRING"),
-    ("driver_2", "STRING"),
-    ("driver_3", "STRING"),
-    ("run_id", "STRING"),
-    ("scored_at", "DATETIME"),
-)
 MODEL_DATASET = "ml"
-
-
-class BigQueryMLError(RuntimeError):
-    """In-warehouse scoring could not be set up or run; the message says what to check."""
 
 
 @dataclass(frozen=True)
@@ -97,23 +89,6 @@ class ScoringSpec:
 
 
 # ---------- pure: names, options, SQL
-
-
-def ident(name: str) -> str:
-    """A column name, checked and back-quoted (names are spliced into SQL)."""
-    if not _NAME.match(name):
-        raise BigQueryMLError(f"invalid column name {name!r}")
-    return f"`{name}`"
-
-
-def literal(value: str) -> str:
-    """A GoogleSQL string literal."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def table_ref(project: str | None, name: str) -> str:
-    """`project.dataset.table` quoted for GoogleSQL (the client's project when None)."""
-    return f"`{project}.{name}`" if project else f"`{name}`"
 
 
 def gcs_model_uri(artifact_root: str, model_name: str, version: str) -> str:
@@ -249,7 +224,7 @@ def guard_sql(spec: ScoringSpec) -> list[str]:
 def replace_batch_sql(spec: ScoringSpec) -> list[str]:
     """The transaction that replaces this (as_of, model version) batch, atomically."""
     table = table_ref(spec.project, spec.predictions_table)
-    columns = ", ".join(name for name, _ in PREDICTION_COLUMNS)
+    columns = ", ".join(PREDICTION_NAMES)
     return [
         "BEGIN TRANSACTION",
         f"DELETE FROM {table} WHERE as_of_date = DATE '{spec.as_of.isoformat()}' "
@@ -333,3 +308,138 @@ def score_in_bigquery(
         total += float(row["total_probability"] or 0.0)
     n = sum(counts.values())
     return counts, (total / n if n else float("nan"))
+
+
+# ---------- the scoring job's in-warehouse path
+
+
+def probability_output(onnx_model) -> str:
+    """The name of the ONNX output holding [P(stay), P(churn)] per row (skl2onnx names it
+    `probabilities`); BigQuery ML names the ML.PREDICT column after it."""
+    for output in onnx_model.graph.output:
+        tensor = output.type.tensor_type
+        dims = [d.dim_value for d in tensor.shape.dim]
+        if tensor.elem_type in (1, 11) and len(dims) == 2 and dims[1] == 2:  # float, double
+            return output.name
+    raise ValueError(
+        "the ONNX export has no (rows x 2) probability output: export with zipmap False"
+    )
+
+
+def scoring_spec(
+    model: Pipeline,
+    schema: FeatureSchema,
+    cfg,
+    *,
+    project: str | None,
+    model_name: str,
+    model_version: str,
+    run_id: str,
+    as_of,
+    scored_at,
+    inactive_flags: tuple[str, ...] = (),
+    output: str = "probabilities",
+):
+    """The `ScoringSpec` of one scoring run of this model."""
+    kinds = dict(zip(schema.columns, schema.kinds, strict=True))
+    return ScoringSpec(
+        project=project,
+        features_table=cfg.features_table,
+        predictions_table=cfg.predictions_table,
+        model_name=model_name,
+        model_version=model_version,
+        run_id=run_id,
+        as_of=as_of,
+        scored_at=scored_at,
+        inputs=input_expressions(schema),
+        onnx_inputs={c: onnx_input(c, kinds[c]) for c in schema.columns},
+        high=cfg.tiers.high,
+        medium=cfg.tiers.medium,
+        capacity=cfg.tiers.capacity,
+        drivers_sql=drivers_sql(model, schema, cfg.id_column),
+        id_column=cfg.id_column,
+        date_column=cfg.date_column,
+        inactive_flags=inactive_flags,
+        probability_output=output,
+    )
+
+
+def check_table_columns(warehouse, cfg: MLConfig, loaded: LoadedModel) -> tuple[str, ...]:
+    """For in-warehouse scoring: check the features table's columns (names only: no row is
+    read) against the champion's schema; return the inactive-flag columns to filter on."""
+    table = features_table(warehouse, cfg)
+    columns = warehouse.columns(table)
+    if cfg.label_column in columns:
+        raise ModelError(
+            f"the table to score has the label column {cfg.label_column!r}",
+            f"score {cfg.features_table}, not the training set",
+        )
+    flags = [c for c in cfg.inactive_flag_columns if c in columns]
+    empty = pd.DataFrame(columns=columns)
+    check_columns(
+        empty, loaded.schema, cfg.allow_extra_features, [cfg.id_column, cfg.date_column, *flags]
+    )
+    return tuple(f for f in flags if f not in loaded.schema.columns)
+
+
+def score_in_warehouse(
+    warehouse,
+    client,
+    loaded: LoadedModel,
+    cfg: MLConfig,
+    settings,
+    as_of: date,
+    run_id: str,
+    scored_at: datetime,
+    flags: tuple[str, ...],
+) -> tuple[dict[str, int], float]:
+    """Score `as_of` inside BigQuery with the champion's ONNX export (imported as a BigQuery
+    ML model) through the warehouse's client; returns rows per tier and the mean
+    probability, the only things read back.
+
+    The ONNX file is the one logged at training: used in place when the run's artifacts are
+    already on GCS, else copied under `gcs_artifact_root`. Drivers are computed in the query
+    for a logistic-regression champion and left empty for a tree champion (see
+    `models_ml.scoring.drivers_sql`).
+    """
+    import tempfile
+
+    import onnx
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            local = Path(client.download_artifacts(loaded.run_id, "onnx/model.onnx", tmp))
+        except Exception as exc:
+            raise ModelError(
+                f"{loaded.name} version {loaded.version} has no ONNX export ({exc})",
+                "retrain with `churn train` (the export is logged with every run) and promote "
+                "the new version; nothing was written",
+            ) from exc
+        output = probability_output(onnx.load(str(local)))
+        run_uri = client.get_run(loaded.run_id).info.artifact_uri.rstrip("/")
+        upload: Path | None = None
+        if run_uri.startswith("gs://"):
+            model_path = f"{run_uri}/onnx/model.onnx"
+        else:
+            root = getattr(settings, "gcs_artifact_root", None)
+            if not root:
+                raise ModelError(
+                    "in-warehouse scoring needs the model on GCS, and no GCS location is set",
+                    "set CHURN_GCS_ARTIFACT_ROOT=gs://bucket/prefix; nothing was written",
+                )
+            model_path = gcs_model_uri(root, loaded.name, loaded.version)
+            upload = local
+        spec = scoring_spec(
+            loaded.model,
+            loaded.schema,
+            cfg,
+            project=getattr(warehouse, "project", None),
+            model_name=loaded.name,
+            model_version=loaded.version,
+            run_id=run_id,
+            as_of=as_of,
+            scored_at=scored_at,
+            inactive_flags=flags,
+            output=output,
+        )
+        return score_in_bigquery(spec, warehouse.client, settings, upload, model_path)

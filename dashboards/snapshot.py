@@ -7,7 +7,7 @@ temporary file next to it and renames it into place (atomic on one filesystem), 
 sees the previous snapshot or the new one, never a half-written file, and never waits for the
 warehouse.
 
-    python -m warehouse.snapshot          # publish now (what `churn publish` runs)
+    python -m dashboards.snapshot          # publish now (what `churn publish` runs)
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from warehouse.gateway import WarehouseError, _check_name, get_warehouse
+from warehouse import WarehouseError, check_name, get_warehouse
 from warehouse.settings import Settings, get_settings
 
 SCHEMA = "marts"
@@ -183,7 +183,7 @@ def read_app_table(
     replace the file at any time."""
     settings = settings or get_settings()
     path = Path(path or settings.app_snapshot_file)
-    name = _check_name(table if "." in table else f"{SCHEMA}.{table}")
+    name = check_name(table if "." in table else f"{SCHEMA}.{table}")
     if not path.exists():
         return None
     con = duckdb.connect(str(path), read_only=True)

@@ -1,6 +1,6 @@
-"""Performance measurements on synthetic data (the lead runs the 1M-row figures).
+"""Performance measurements of training and scoring on synthetic data.
 
-    python -m models_ml.bench --train-rows 100000 1000000 --score-rows 200000 1000000
+    python -m bench.models --train-rows 100000 1000000 --score-rows 200000 1000000
 
 - training: wall time of fitting, calibrating and evaluating both candidates (pure step),
   and optionally of the whole `train` job with MLflow logging and registration;
@@ -25,13 +25,13 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.synthetic import features_only, make_training_set
 from models_ml.candidates import fit_candidate
 from models_ml.config import MLConfig
 from models_ml.dataset import check_training_set, split_out_of_time
 from models_ml.features import infer_schema, prepare_inputs
 from models_ml.registry import LoadedModel
 from models_ml.scoring import score_frame
-from models_ml.synthetic import features_only, make_training_set
 from models_ml.threads import compute_limits
 from models_ml.training import fit_candidates
 

@@ -1,0 +1,60 @@
+"""Who is newly High: the one definition the scoring alert and the CS app share.
+
+A customer is newly High when this week's tier is High and the tier of their previous scored
+week was not, or when they were never scored before: a customer whose first score is High is
+new to the CS list too. "Previous scored week" is the customer's latest week before this one
+(the latest batch of that week), exactly as the marts' `previous_tier` is built.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+
+HIGH = "High"
+
+
+def newly_high(risk_tier: pd.Series, previous_tier: pd.Series) -> pd.Series:
+    """True where the tier is High now and was not (or did not exist) the week before."""
+    return risk_tier.eq(HIGH) & ~previous_tier.eq(HIGH)
+
+
+def newly_high_customers(warehouse, as_of: date, table: str = "ml.churn_predictions") -> list[str]:
+    """Ids of the customers newly High at `as_of`, sorted, from the predictions table."""
+    # only this week's batch and the history of this week's High customers are read
+    frame = warehouse.query(
+        f"""
+        with this_week as (
+            select
+                customer_id,
+                risk_tier,
+                row_number() over (
+                    partition by customer_id order by scored_at desc, model_version desc
+                ) as batch_rank
+            from {table}
+            where as_of_date = ?
+        ),
+        previous as (
+            select
+                customer_id,
+                risk_tier,
+                row_number() over (
+                    partition by customer_id
+                    order by as_of_date desc, scored_at desc, model_version desc
+                ) as back
+            from {table}
+            where as_of_date < ?
+              and customer_id in (
+                  select customer_id from this_week where batch_rank = 1 and risk_tier = '{HIGH}'
+              )
+        )
+        select this_week.customer_id, this_week.risk_tier, previous.risk_tier as previous_tier
+        from this_week
+        left join previous on previous.customer_id = this_week.customer_id and previous.back = 1
+        where this_week.batch_rank = 1
+        """,
+        [as_of, as_of],
+    )
+    chosen = frame[newly_high(frame["risk_tier"], frame["previous_tier"])]
+    return sorted(chosen["customer_id"].astype(str))

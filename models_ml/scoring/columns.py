@@ -1,0 +1,27 @@
+"""The columns of `ml.churn_predictions`, declared once.
+
+Local scoring builds its frame in this order, in-warehouse scoring creates and fills the
+BigQuery table from it, and a test holds the dbt source (`_ml__sources.yml`) and the marts'
+empty stand-in for the table to the same list.
+"""
+
+from __future__ import annotations
+
+# (name, BigQuery type); scored_at is naive UTC on both paths
+PREDICTION_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("customer_id", "STRING"),
+    ("as_of_date", "DATE"),
+    ("model_name", "STRING"),
+    ("model_version", "STRING"),
+    ("churn_probability", "FLOAT64"),
+    ("risk_tier", "STRING"),
+    ("risk_rank", "INT64"),
+    ("driver_1", "STRING"),
+    ("driver_2", "STRING"),
+    ("driver_3", "STRING"),
+    ("run_id", "STRING"),
+    ("scored_at", "DATETIME"),
+)
+PREDICTION_NAMES: tuple[str, ...] = tuple(name for name, _ in PREDICTION_COLUMNS)
+# one batch of predictions: a rerun of the same job replaces exactly these rows
+BATCH_KEY: tuple[str, ...] = ("as_of_date", "model_name", "model_version")
