@@ -86,11 +86,12 @@ def transform(
 
     settings = get_settings()
     args = ["build"] + (["--select", select] if select else [])
+    logs = log_dir(settings)
     printer = StepPrinter()
-    printer.note(f"dbt's log: {log_dir(settings) / 'dbt.log'}")
+    printer.note(f"dbt's log: {logs / 'dbt.log'}")
     try:
         with printer.step(" ".join(["dbt", *args])):
-            summary = run_dbt(args, settings, log_dir=log_dir(settings), on_progress=printer.nodes)
+            summary = run_dbt(args, settings, log_dir=logs, on_progress=printer.nodes)
     except DbtRunError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from exc

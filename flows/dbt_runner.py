@@ -171,6 +171,7 @@ def run_dbt(
 
     settings = settings or get_settings()
     log_dir = log_dir or _output.log_dir
+    log_dir = Path(log_dir).resolve() if log_dir is not None else None
     listener = _Listener(on_progress or _output.on_progress)
     command = [
         *args,
@@ -184,7 +185,7 @@ def run_dbt(
     if dbt_vars:
         command += ["--vars", json.dumps(dbt_vars)]
     if log_dir is not None:
-        command += _quiet_flags(Path(log_dir).resolve())
+        command += _quiet_flags(log_dir)
     # dbt reads its target through env_var(); set it for this call only, because the same
     # variable names configure this process's settings and must not leak into later jobs
     saved = {key: os.environ.get(key) for key in dbt_env(settings)}
@@ -218,7 +219,7 @@ def run_dbt(
     if summary.failures or not result.success:
         detail = "\n  ".join(summary.failures) or str(result.exception or "dbt reported failure")
         if log_dir is not None:
-            detail += _quiet_report(listener.errors, Path(log_dir).resolve() / "dbt.log")
+            detail += _quiet_report(listener.errors, log_dir / "dbt.log")
         raise DbtRunError(f"dbt {' '.join(args)} failed:\n  {detail}")
     return summary
 

@@ -100,9 +100,10 @@ def score_job(as_of: date, settings: Settings | None = None):  # noqa: ANN201
         result = models_ml.score(as_of, settings=settings)
         metrics.rows_out.labels(job="score").set(result.rows)
         metrics.set_tiers(result.tiers)
+    from models_ml.config import MLConfig
     from models_ml.monitoring.newly_high import newly_high_customers
 
-    new_high = newly_high_customers(get_warehouse(settings), as_of)
+    new_high = newly_high_customers(get_warehouse(settings), as_of, MLConfig().predictions_table)
     lines = (
         f"{result.rows:,} customers scored with model v{result.model_version}",
         " / ".join(f"{t}: {n:,}" for t, n in result.tiers.items()),

@@ -12,6 +12,8 @@ from datetime import date
 
 import pandas as pd
 
+from warehouse.interface import check_name
+
 HIGH = "High"
 
 
@@ -20,8 +22,10 @@ def newly_high(risk_tier: pd.Series, previous_tier: pd.Series) -> pd.Series:
     return risk_tier.eq(HIGH) & ~previous_tier.eq(HIGH)
 
 
-def newly_high_customers(warehouse, as_of: date, table: str = "ml.churn_predictions") -> list[str]:
-    """Ids of the customers newly High at `as_of`, sorted, from the predictions table."""
+def newly_high_customers(warehouse, as_of: date, table: str) -> list[str]:
+    """Ids of the customers newly High at `as_of`, sorted, from the predictions `table`
+    (`MLConfig.predictions_table`: this module stays free of the config's imports)."""
+    table = check_name(table)  # spliced into the SQL
     # only this week's batch and the history of this week's High customers are read
     frame = warehouse.query(
         f"""

@@ -11,7 +11,6 @@ job, the API and the benchmarks share it.
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime
 
 import numpy as np
@@ -25,9 +24,9 @@ from models_ml.errors import ModelError
 from models_ml.features import check_columns, prepare_inputs
 from models_ml.registry import LoadedModel
 from models_ml.scoring.columns import PREDICTION_NAMES
+from warehouse.interface import WarehouseError, check_name
 
 PARITY_TOLERANCE = 1e-5
-_TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 
 
 def assign_tiers(p: np.ndarray, ids: np.ndarray, tiers: Tiers) -> tuple[np.ndarray, np.ndarray]:
@@ -137,8 +136,10 @@ def score_frame(
 def features_table(warehouse, cfg: MLConfig) -> str:
     """The features table's name, checked: a valid `schema.table` that exists."""
     table = cfg.features_table
-    if not _TABLE.match(table):
-        raise ModelError(f"invalid features table name {table!r}", "use schema.table")
+    try:
+        check_name(table)
+    except WarehouseError:
+        raise ModelError(f"invalid features table name {table!r}", "use schema.table") from None
     if not warehouse.table_exists(table):
         raise ModelError(
             f"features table {table} does not exist",

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
+import duckdb
 from dbt.cli.main import dbtRunner, dbtRunnerResult
 
 REPO = Path(__file__).resolve().parents[2]
@@ -91,3 +93,21 @@ def run_dbt(
         os.environ.clear()
         os.environ.update(old_env)
     return DbtRun(result, messages)
+
+
+ORPHAN_CUSTOMER = "C9999999"
+
+
+def add_orphan_cs_action(warehouse: Path) -> str:
+    """Land one CS action for a customer the CRM does not know (the relationship test on
+    `stg_cs__actions.customer_id` then fails); returns that customer's id."""
+    con = duckdb.connect(str(warehouse))
+    try:
+        con.execute(
+            "insert into raw.app_cs_actions values ('A00000999', ?, 'contacted', ?, "
+            "'Nobody', null, null, ?, 'bad-load')",
+            [ORPHAN_CUSTOMER, datetime(2024, 11, 1, 10), datetime(2025, 1, 1)],
+        )
+    finally:
+        con.close()
+    return ORPHAN_CUSTOMER

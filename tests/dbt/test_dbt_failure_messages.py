@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import duckdb
-from dbt_helpers import run_dbt
+from dbt_helpers import add_orphan_cs_action, run_dbt
 
 
 def test_failing_relationship_names_model_column_and_key(warehouse_copy, tmp_path):
-    con = duckdb.connect(str(warehouse_copy))
-    try:
-        con.execute(
-            "insert into raw.app_cs_actions values ('A00000999', 'C9999999', 'contacted', ?, "
-            "'Nobody', null, null, ?, 'bad-load')",
-            [datetime(2024, 11, 1, 10), datetime(2025, 1, 1)],
-        )
-    finally:
-        con.close()
+    add_orphan_cs_action(warehouse_copy)
 
     run = run_dbt(["build", "--select", "stg_cs__actions"], warehouse_copy, tmp_path / "target")
 

@@ -6,15 +6,13 @@ from __future__ import annotations
 import io
 import logging
 import re
-from datetime import datetime
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from flows.console import StepPrinter, _FlowRunLines, quiet_terminal
 from flows.dbt_runner import DbtRunError, dbt_output, run_dbt
-from tests.dbt.dbt_helpers import FIXTURE_VARS
+from tests.dbt.dbt_helpers import FIXTURE_VARS, add_orphan_cs_action
 from tests.dbt.raw_fixture import write_raw_fixture
 from warehouse.settings import Settings
 
@@ -138,15 +136,7 @@ def test_quiet_dbt_logs_to_file_and_reports_failures_in_full(tmp_path: Path, cap
     assert done == total == sum(summary.counts.values()) - 1  # the on-run-end hook is no node
     assert [d for d, _ in seen] == list(range(1, done + 1))
 
-    con = duckdb.connect(str(warehouse))
-    try:
-        con.execute(
-            "insert into raw.app_cs_actions values ('A00000999', 'C9999999', 'contacted', ?, "
-            "'Nobody', null, null, ?, 'bad-load')",
-            [datetime(2024, 11, 1, 10), datetime(2025, 1, 1)],
-        )
-    finally:
-        con.close()
+    add_orphan_cs_action(warehouse)
     with pytest.raises(DbtRunError) as failed:
         run_dbt(
             ["build", "--select", "stg_cs__actions", *target],

@@ -47,4 +47,4 @@ def test_the_alert_reads_the_previous_scored_week_and_the_latest_batch(tmp_path)
     ]
     wh = DuckDBWarehouse(tmp_path / "w.duckdb")
     wh.write_table(pd.DataFrame(rows), "ml.churn_predictions")
-    assert newly_high_customers(wh, WEEK) == ["A", "C", "F"]
+    assert newly_high_customers(wh, WEEK, "ml.churn_predictions") == ["A", "C", "F"]
