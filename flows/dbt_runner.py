@@ -127,6 +127,9 @@ def dbt_env(settings: Settings) -> dict[str, str]:
         "CHURN_BIGQUERY_LOCATION": settings.bigquery_location,
         "CHURN_BIGQUERY_MAXIMUM_BYTES_BILLED": str(settings.bigquery_maximum_bytes_billed),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        # the staging time guards (vars in dbt_project.yml read these)
+        "CHURN_SOURCE_DATA_START": settings.source_data_start.isoformat(),
+        "CHURN_SOURCE_CLOCK_SKEW_HOURS": str(settings.source_clock_skew_hours),
     }
     if settings.bigquery_project:
         env["CHURN_BIGQUERY_PROJECT"] = settings.bigquery_project

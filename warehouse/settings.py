@@ -6,6 +6,7 @@ to guess where the warehouse lives or silently read credentials from anywhere el
 
 from __future__ import annotations
 
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -81,6 +82,12 @@ class Settings(BaseSettings):
     ingestion_http_max_retries: int = 5
     ingestion_http_backoff_seconds: float = 1.0
     ingestion_usage_files_per_batch: int = 8
+
+    # time guards on source rows: a dated row belongs in [source_data_start, its load time +
+    # source_clock_skew_hours]; a row outside lands in raw, is flagged in staging and never
+    # reaches a feature, and an incremental cursor never advances past the load time + skew
+    source_data_start: date = date(2000, 1, 1)
+    source_clock_skew_hours: float = 24.0
 
     # serving: when set, /predict requires this key in the X-API-Key header
     api_key: SecretStr | None = None

@@ -43,7 +43,7 @@ DDL = {
         action_at timestamp, performed_by varchar, outcome varchar, note varchar""",
     "usage_events": """event_id varchar, customer_id varchar, user_id varchar,
         event_type varchar, feature varchar, occurred_at varchar, received_at varchar,
-        _source_file varchar, _raw_line varchar""",
+        _source_file varchar, _raw_line varchar, _parse_error varchar, _event_json varchar""",
     "zendesk_tickets": """id bigint, url varchar, organization_id bigint, requester_id bigint,
         subject varchar, status varchar, priority varchar, type varchar, tags json,
         satisfaction_rating json, created_at varchar, updated_at varchar""",
@@ -74,10 +74,12 @@ def _insert(
 ) -> None:
     if not rows:
         return
-    n = len(rows[0]) + 2
-    placeholders = ", ".join(["?"] * n)
+    # rows give the leading columns of DDL[table]; later ones (e.g. usage's _parse_error) are null
+    names = [c.split()[0] for c in DDL[table].split(",")][: len(rows[0])]
+    names += ["_loaded_at", "_load_id"]
+    placeholders = ", ".join(["?"] * len(names))
     con.executemany(
-        f"insert into raw.{table} values ({placeholders})",
+        f"insert into raw.{table} ({', '.join(names)}) values ({placeholders})",
         [(*row, loaded_at, load_id) for row in rows],
     )
 
@@ -629,3 +631,54 @@ def add_future_rows(path: str | Path, day: date) -> None:
         _insert(con, "stripe_events", stripe_future, **later)
     finally:
         con.close()
+
+
+BAD_LOADED_AT = LOADED_AT + timedelta(days=1)
+
+
+def add_badly_dated_rows(path: str | Path) -> dict[str, str]:
+    """Insert, in a later load, one row per source dated far outside any plausible window.
+
+    Each would change features, the spine, a label or a mart if it were believed: a usage
+    event in 2099 (stretches the spine) and one in 1900 (moves its start), a ticket update and
+    a CRM version stamped 2099 (would become the customer's current state), a subscription
+    cancelled in 2099 (a churn) and a CS action in 2099. Returns staging model -> expected reason.
+    """
+    far = datetime(2099, 1, 1)
+    ancient = datetime(1900, 1, 1)
+    later = {"loaded_at": BAD_LOADED_AT, "load_id": "fixture-load-bad"}
+    con = duckdb.connect(str(path))
+    try:
+        _insert(
+            con,
+            "usage_events",
+            [
+                ("E9990001", "C0000001", "U1", "login", None, _iso(far), _iso(BAD_LOADED_AT),
+                 "dt=2099-01-01/events.jsonl", None),
+                ("E9990002", "C0000001", "U1", "login", None, _iso(ancient), _iso(BAD_LOADED_AT),
+                 "dt=1900-01-01/events.jsonl", None),
+            ],
+            **later,
+        )
+        _insert(con, "zendesk_tickets", [_ticket(4, 506, "solved", _at(date(2024, 8, 20)), far)], **later)
+        cancel = _sub("sub_0001", "cus_0001", "canceled", "enterprise", 40, "year",
+                      _at(date(2024, 1, 15)), canceled_at=far)
+        _insert(con, "stripe_events",
+                [("evt_bad_1", "customer.subscription.deleted", _unix(far), json.dumps(cancel))],
+                **later)
+        _insert(con, "crm_customers",
+                [("C0000001", "C0000001 Inc", "software", "US", "starter", 1, "monthly",
+                  date(2024, 1, 15), "Zed Owner", far)],
+                **later)
+        _insert(con, "crm_cs_actions",
+                [("A00000999", "C0000001", "contacted", far, "Zed Owner", "saved", None)],
+                **later)
+    finally:
+        con.close()
+    return {
+        "stg_usage__events": "occurred_at after its load",
+        "stg_zendesk__ticket_versions": "updated_at after its load",
+        "stg_stripe__events": "created after its load",
+        "stg_crm__customer_versions": "updated_at after its load",
+        "stg_cs__actions": "action_at after its load",
+    }

@@ -20,6 +20,7 @@ spine as (
 versions as (
 
     select * from {{ ref('stg_crm__customer_versions') }}
+    where is_valid
 
 ),
 

@@ -44,8 +44,27 @@ deduplicated as (
 
 ),
 
+checked as (
+
+    select
+        *,
+        case
+            {{ time_guard_reasons('updated_at', label='updated_at') }}
+            {{ time_guard_reasons(dbt.safe_cast('signup_date', dbt.type_timestamp()), label='signup_date') }}
+        end as invalid_reason,
+        case
+            {{ time_guard_reasons('updated_at', label='updated_at') }}
+        end as updated_at_outside
+
+    from deduplicated
+    where delivery_rank = 1
+
+),
+
 versioned as (
 
+    -- versions chain only through updates dated inside the time window: an update stamped
+    -- 2099 must not end the version before it, nor become the customer's latest
     select
         customer_id,
         company_name,
@@ -63,11 +82,36 @@ versioned as (
         row_number() over (
             partition by customer_id order by updated_at
         ) as version_number,
+        invalid_reason,
         loaded_at
 
-    from deduplicated
-    where delivery_rank = 1
+    from checked
+    where updated_at_outside is null
+
+    union all
+
+    select
+        customer_id,
+        company_name,
+        industry,
+        country,
+        plan,
+        seats,
+        contract_type,
+        account_owner,
+        signup_date,
+        updated_at as valid_from,
+        cast(null as {{ dbt.type_timestamp() }}) as valid_to,
+        cast(null as {{ dbt.type_int() }}) as version_number,
+        invalid_reason,
+        loaded_at
+
+    from checked
+    where updated_at_outside is not null
 
 )
 
-select * from versioned
+select
+    *,
+    invalid_reason is null as is_valid
+from versioned

@@ -3,6 +3,7 @@ with
 versions as (
 
     select * from {{ ref('stg_crm__customer_versions') }}
+    where is_valid
 
 ),
 

@@ -87,6 +87,7 @@ flagged as (
         case
             when customer_id is null then 'missing customer_id'
             when action_at is null then 'malformed action_at'
+            {{ time_guard_reasons('action_at', label='action_at') }}
             when action_type not in ('contacted', 'offer_made') then 'unknown action_type'
         end as invalid_reason,
         loaded_at

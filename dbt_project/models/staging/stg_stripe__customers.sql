@@ -3,7 +3,9 @@ with
 events as (
 
     select * from {{ ref('stg_stripe__events') }}
-    where event_type = 'customer.created'
+    where
+        is_valid
+        and event_type = 'customer.created'
 
 ),
 

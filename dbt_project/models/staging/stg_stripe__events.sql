@@ -45,13 +45,27 @@ new_events as (
         delivery_rank = 1
         and {{ key_not_in(this, 'event_id', 'deduplicated.event_id') if incremental else 'true' }}
 
+),
+
+flagged as (
+
+    select
+        event_id,
+        event_type,
+        created_at,
+        cast(created_at as date) as created_date,
+        event_data,
+        loaded_at,
+        case
+            when created_at is null then 'missing created'
+            {{ time_guard_reasons('created_at', label='created') }}
+        end as invalid_reason
+
+    from new_events
+
 )
 
 select
-    event_id,
-    event_type,
-    created_at,
-    cast(created_at as date) as created_date,
-    event_data,
-    loaded_at
-from new_events
+    *,
+    invalid_reason is null as is_valid
+from flagged

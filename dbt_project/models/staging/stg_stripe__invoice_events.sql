@@ -8,7 +8,9 @@ with
 events as (
 
     select * from {{ ref('stg_stripe__events') }}
-    where event_type in ('invoice.paid', 'invoice.payment_failed')
+    where
+        is_valid
+        and event_type in ('invoice.paid', 'invoice.payment_failed')
 
 ),
 

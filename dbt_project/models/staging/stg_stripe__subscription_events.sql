@@ -8,7 +8,9 @@ with
 events as (
 
     select * from {{ ref('stg_stripe__events') }}
-    where event_type in (
+    where
+        is_valid
+        and event_type in (
             'customer.subscription.created',
             'customer.subscription.updated',
             'customer.subscription.deleted'

@@ -34,6 +34,7 @@ typed as (
         ---------- lineage
         _source_file as source_file,
         _raw_line as raw_line,
+        _parse_error as parse_error,
         _loaded_at as loaded_at
 
     from source
@@ -101,8 +102,10 @@ flagged as (
         deduplicated.loaded_at,
         case
             when deduplicated.raw_line is not null or deduplicated.event_id is null then 'not a json event'
+            when deduplicated.parse_error is not null then 'invalid utf-8 bytes'
             when deduplicated.customer_id is null then 'missing customer_id'
             when deduplicated.occurred_at is null then 'malformed occurred_at'
+            {{ time_guard_reasons('deduplicated.occurred_at', 'deduplicated.loaded_at', 'occurred_at') }}
             when deduplicated.event_type not in ('login', 'feature_use', 'export', 'integration_sync')
                 or deduplicated.event_type is null then 'unknown event_type'
         end as invalid_reason

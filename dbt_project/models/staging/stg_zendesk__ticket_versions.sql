@@ -45,6 +45,41 @@ deduplicated as (
 
 ),
 
+checked as (
+
+    select
+        *,
+        case
+            when created_at is null then 'malformed created_at'
+            when updated_at is null then 'malformed updated_at'
+            {{ time_guard_reasons('created_at', label='created_at') }}
+            {{ time_guard_reasons('updated_at', label='updated_at') }}
+            when organization_id is null then 'missing organization_id'
+        end as invalid_reason,
+        case
+            {{ time_guard_reasons('updated_at', label='updated_at') }}
+        end as updated_at_outside
+
+    from deduplicated
+    where delivery_rank = 1
+
+),
+
+in_window as (
+
+    -- versions chain only through updates dated inside the time window: an update stamped
+    -- 2099 must not end the version before it
+    select
+        *,
+        lead(updated_at) over (
+            partition by ticket_id order by updated_at
+        ) as valid_to
+
+    from checked
+    where updated_at_outside is null
+
+),
+
 versioned as (
 
     select
@@ -59,19 +94,34 @@ versioned as (
         satisfaction_score,
         created_at,
         updated_at as valid_from,
-        lead(updated_at) over (
-            partition by ticket_id order by updated_at
-        ) as valid_to,
+        valid_to,
         status in ('solved', 'closed') as is_resolved,
-        case
-            when created_at is null then 'malformed created_at'
-            when updated_at is null then 'malformed updated_at'
-            when organization_id is null then 'missing organization_id'
-        end as invalid_reason,
+        invalid_reason,
         loaded_at
 
-    from deduplicated
-    where delivery_rank = 1
+    from in_window
+
+    union all
+
+    select
+        ticket_id,
+        organization_id,
+        requester_id,
+        subject,
+        status,
+        priority,
+        ticket_type,
+        is_escalated,
+        satisfaction_score,
+        created_at,
+        updated_at as valid_from,
+        cast(null as {{ dbt.type_timestamp() }}) as valid_to,
+        status in ('solved', 'closed') as is_resolved,
+        invalid_reason,
+        loaded_at
+
+    from checked
+    where updated_at_outside is not null
 
 )
 
