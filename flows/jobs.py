@@ -38,9 +38,13 @@ def transform_job(as_of: date, settings: Settings | None = None, marts: bool = F
     from flows.dbt_runner import run_dbt
 
     settings = settings or get_settings()
-    with job("marts" if marts else "transform", settings):
+    with job("marts" if marts else "transform", settings) as metrics:
         args = ["build", "--select", MARTS] if marts else ["build", "--exclude", MARTS]
         summary = run_dbt(args, settings)
+        if not marts:
+            from flows.data_quality import flagged_counts
+
+            metrics.set_flagged(flagged_counts(get_warehouse(settings, read_only=True)))
         if marts:
             # the app reads a snapshot, never the file a pipeline may be writing
             from dashboards.snapshot import publish_app_snapshot

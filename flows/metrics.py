@@ -51,6 +51,17 @@ class JobMetrics:
             f"{ns}_customers_per_tier", "Customers per risk tier", ["tier"], registry=r
         )
 
+    def set_flagged(self, counts: Mapping[tuple[str, str], int]) -> None:
+        """Rows set aside per (source, reason); declared only by the job that sets it."""
+        gauge = Gauge(
+            f"{NAMESPACE}_source_rows_flagged",
+            "Source rows flagged in staging or quarantined at ingestion",
+            ["source", "reason"],
+            registry=self.registry,
+        )
+        for (source, reason), n in counts.items():
+            gauge.labels(source=source, reason=reason).set(n)
+
     def set_tiers(self, counts: Mapping[str, int]) -> None:
         for tier, n in counts.items():
             self.tier_customers.labels(tier=tier).set(n)

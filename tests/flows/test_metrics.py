@@ -69,3 +69,25 @@ def test_failed_job_is_recorded_then_reraised(tmp_path: Path) -> None:
     assert 'churn_job_failed{job="train"} 1.0' in text
     assert 'churn_job_last_success_timestamp_seconds{job="train"}' not in text
     assert 'churn_job_duration_seconds{job="train"}' in text
+
+
+def test_flagged_source_rows_reach_the_transform_metrics(pipeline_base: Settings, tmp_path: Path):
+    """The simulator's dirt (lines that are not JSON, unknown event types) is counted per
+    source and reason, and only the job that sets the gauge declares it."""
+    from flows.data_quality import flagged_counts
+    from warehouse import get_warehouse
+
+    counts = flagged_counts(get_warehouse(pipeline_base, read_only=True))
+    assert counts[("usage", "not a json event")] > 0
+    assert counts[("usage", "unknown event_type")] > 0
+    assert all(n > 0 for n in counts.values())
+
+    settings = Settings(data_dir=tmp_path)
+    with job_metrics("transform", settings) as metrics:
+        metrics.set_flagged(counts)
+    with job_metrics("score", settings):
+        pass
+    transform = (tmp_path / "metrics" / "churn_transform.prom").read_text()
+    n = counts[("usage", "not a json event")]
+    assert f'churn_source_rows_flagged{{reason="not a json event",source="usage"}} {n}.0' in transform
+    assert "churn_source_rows_flagged" not in (tmp_path / "metrics" / "churn_score.prom").read_text()
