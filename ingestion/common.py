@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,21 +25,6 @@ def raw_schema_settings() -> None:
         schema.remove_type_detection(detection)
 
 
-def unique_by(rows: Iterable[dict[str, Any]], keys: Sequence[str]) -> Iterator[dict[str, Any]]:
-    """Drop repeats of a key within one extraction (re-delivered identical records).
-
-    dlt's insert-only merge skips keys already in the table but would insert both copies of a
-    key that appears twice in the same load.
-    """
-    seen: set[tuple[Any, ...]] = set()
-    for row in rows:
-        key = tuple(row.get(k) for k in keys)
-        if key in seen:
-            continue
-        seen.add(key)
-        yield row
-
-
 def iso_to_epoch(value: str) -> int:
     """Unix seconds of an ISO-8601 string (`2025-03-04T09:12:33Z`); 0 when unparsable."""
     try:
@@ -50,15 +34,3 @@ def iso_to_epoch(value: str) -> int:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return max(0, int(parsed.timestamp()))
-
-
-def batches(rows: Iterable[dict[str, Any]], size: int = 1000) -> Iterator[list[dict[str, Any]]]:
-    """Group rows into lists: dlt extracts lists much faster than single dicts."""
-    batch: list[dict[str, Any]] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch

@@ -1,22 +1,29 @@
 """Customer DB tables (and the CS app's own action store) into `raw` via SQLAlchemy.
 
-dlt's `sql_table` reflects the table, so raw columns keep the DB's types, reads with the
-pyarrow backend, and filters `>= last cursor` in SQL; the insert-only key keeps every
-customer version seen once and never rewrites it.
+dlt's `sql_table` reflects the table, so raw columns keep the DB's types, and reads with the
+pyarrow backend; the insert-only key keeps every customer version seen once and never
+rewrites it. The cursor is ours, not dlt's `incremental` (ingestion/cursor.py): the query
+filters `cursor >= stored value`, and the new value is the largest one up to the load's
+bound, computed on the Arrow tables, so a row dated in the future lands without hiding the
+rows that come after it.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import dlt
+import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 from dlt.sources.sql_database import sql_table
 
 from ingestion.common import INSERT_ONLY, RELEASE_HINT, raw_schema_settings
+from ingestion.cursor import Cursor, datetime_key, load_bound
 from ingestion.errors import IngestionError
 from ingestion.metadata import add_metadata, metadata_hints
 from warehouse.settings import Settings
@@ -87,13 +94,92 @@ def open_engine(source: str, url: str, hint: str) -> sa.Engine:
     return engine
 
 
-def table_resource(engine: sa.Engine, spec: TableSpec) -> Any:
-    """An incremental, insert-only dlt resource for one table."""
+def _encode(value: datetime | date) -> str:
+    """How a database cursor value is kept in state: ISO text, naive UTC."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat()
+
+
+def _db_value(stored: str, column: sa.Column[Any]) -> datetime | date:
+    """The stored cursor as a parameter for `column` (naive UTC unless the column has a zone)."""
+    value = datetime.fromisoformat(stored)
+    if isinstance(column.type, sa.Date):
+        return value.date()
+    if getattr(column.type, "timezone", False):
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def capped_max(column: pa.ChunkedArray | pa.Array, bound: datetime) -> Any:
+    """The largest value of a timestamp or date column that is <= `bound` (None if none)."""
+    kind = column.type
+    if pa.types.is_timestamp(kind):
+        limit = bound.replace(tzinfo=UTC) if kind.tz else bound
+        # a coarser unit truncates the bound, which only makes it stricter
+        scalar = pa.scalar(limit, type=pa.timestamp("us", tz=kind.tz)).cast(kind, safe=False)
+    elif pa.types.is_date(kind):
+        scalar = pa.scalar(bound.date(), type=pa.date32()).cast(kind)
+    else:
+        raise TypeError(f"cursor column type {kind} is not a timestamp or date")
+    return pc.max(pc.filter(column, pc.less_equal(column, scalar))).as_py()
+
+
+class _TableCursor:
+    """Our cursor for one `sql_table` resource: a WHERE clause in, a capped max out.
+
+    dlt calls the query adapter when the extraction starts, so that is where the stored
+    value is read (and an old dlt `incremental` state upgraded); each Arrow table then
+    passes through `observe` before it is stamped and written.
+    """
+
+    def __init__(self, source: str, spec: TableSpec, settings: Settings) -> None:
+        self.source = source
+        self.spec = spec
+        self.settings = settings
+        self.cursor: Cursor | None = None
+
+    def _open(self) -> Cursor:
+        if self.cursor is None:
+            state = dlt.current.resource_state(self.spec.raw_name)
+            bound = load_bound(self.settings)
+            self.cursor = Cursor(state, self.spec.cursor, datetime_key, bound, _encode)
+        return self.cursor
+
+    def adapt_query(self, query: Any, table: sa.Table, *_: Any) -> Any:
+        """`where <cursor> >= :stored` (everything on the first run)."""
+        cursor = self._open()
+        if cursor.start is None:
+            return query
+        column = table.c[self.spec.cursor]
+        return query.where(column >= _db_value(cursor.start, column))
+
+    def observe(self, item: Any) -> Any:
+        """Move the cursor to the table's largest value within the bound; pass the item on."""
+        if isinstance(item, pa.RecordBatch):
+            item = pa.Table.from_batches([item])
+        if isinstance(item, pa.Table) and item.num_rows:
+            cursor = self._open()
+            try:
+                value = capped_max(item.column(self.spec.cursor), load_bound(self.settings))
+            except (KeyError, TypeError) as exc:
+                raise IngestionError(
+                    self.source, f"table {self.spec.table!r}, cursor {self.spec.cursor}: {exc}"
+                ) from exc
+            if value is not None:
+                cursor.observe(value)
+        return item
+
+
+def table_resource(source: str, engine: sa.Engine, spec: TableSpec, settings: Settings) -> Any:
+    """An incremental (our cursor), insert-only dlt resource for one table."""
+    cursor = _TableCursor(source, spec, settings)
     resource = sql_table(
         credentials=engine,
         table=spec.table,
         backend="pyarrow",
-        incremental=dlt.sources.incremental(spec.cursor),
+        incremental=None,
+        query_adapter_callback=cursor.adapt_query,
         primary_key=list(spec.key),
         write_disposition=INSERT_ONLY,
         reflection_level="full",
@@ -101,7 +187,7 @@ def table_resource(engine: sa.Engine, spec: TableSpec) -> Any:
     # The hints type the columns `add_metadata` appends (naive UTC `_loaded_at`); they do
     # apply, though sql_table warns that they are not reflected columns (filtered below).
     resource.apply_hints(columns=metadata_hints())
-    return resource.add_map(add_metadata)
+    return resource.add_map(cursor.observe).add_map(add_metadata)
 
 
 def _check_tables(source: str, engine: sa.Engine, specs: tuple[TableSpec, ...], hint: str) -> None:
@@ -120,7 +206,7 @@ def customer_db_source(settings: Settings) -> Any:
     hint = f"{RELEASE_HINT}, or set CHURN_CUSTOMER_DB_URL"
     engine = open_engine("customer_db", settings.customer_db, hint)
     _check_tables("customer_db", engine, CUSTOMER_TABLES, hint)
-    return [table_resource(engine, spec) for spec in CUSTOMER_TABLES]
+    return [table_resource("customer_db", engine, spec, settings) for spec in CUSTOMER_TABLES]
 
 
 def app_store_ready(settings: Settings) -> bool:
@@ -139,4 +225,4 @@ def app_actions_source(settings: Settings) -> Any:
     hint = "the CS app creates it on its first action; or set CHURN_APP_ACTIONS_DB_URL"
     engine = open_engine("app_actions", settings.app_actions_db, hint)
     _check_tables("app_actions", engine, APP_TABLES, hint)
-    return [table_resource(engine, spec) for spec in APP_TABLES]
+    return [table_resource("app_actions", engine, spec, settings) for spec in APP_TABLES]

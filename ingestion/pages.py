@@ -1,13 +1,59 @@
-"""Reading API pages that a release wrote to disk (`<dir>/page-00001.json`, ...)."""
+"""API pages, read from disk (`<dir>/page-00001.json`, ...) or fetched: one `Page` each.
+
+A page that cannot be read whole never stops the others: bytes that are not UTF-8 are
+decoded with U+FFFD (the records that contain it go to quarantine), and a page that is not
+JSON, or holds no list of records, is kept as text with the reason (quarantined as one row).
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ingestion.errors import IngestionError
+
+# a JSON escape of a UTF-16 surrogate: valid JSON, but alone it is not valid Unicode
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of records and where it came from.
+
+    `name` is what a quarantine row and an error message call it: the file's path relative
+    to the source's pages directory (`tickets/page-00003.json`), or the endpoint and page
+    number within this run. `error` says why the page itself could not be read; then
+    `records` is empty and `text` holds what was read.
+    """
+
+    name: str
+    records: list[Any] = field(default_factory=list)
+    error: str | None = None
+    text: str | None = None
+    bad_utf8: bool = False
+    odd_unicode: bool = False
+
+
+def records_of(name: str, body: Any, key: str) -> Page:
+    """The page's list under `key`; a page without it is empty, one that is not a list fails."""
+    records = body.get(key) if isinstance(body, dict) else None
+    if records is None and isinstance(body, dict):
+        return Page(name)
+    if not isinstance(records, list):
+        return Page(name, error=f"page is not a JSON object with a {key!r} list")
+    return Page(name, records)
+
+
+def api_page(source: str, name: str, body: Any, key: str) -> Page:
+    """A fetched page; one without its list of records breaks the API's contract and fails."""
+    page = records_of(name, body, key)
+    if page.error:
+        raise IngestionError(source, f"GET {name}: {page.error}")
+    return page
 
 
 def page_files(source: str, directory: Path, hint: str) -> list[Path]:
@@ -17,10 +63,31 @@ def page_files(source: str, directory: Path, hint: str) -> list[Path]:
     return sorted(directory.glob("page-*.json"))
 
 
-def read_pages(source: str, directory: Path, hint: str) -> Iterator[dict[str, Any]]:
-    """Each page as parsed JSON, in file-name order."""
-    for path in page_files(source, directory, hint):
+def read_page(path: Path, root: Path, key: str) -> Page:
+    """One page file, named relative to `root`, never raising on its content."""
+    name = path.relative_to(root).as_posix()
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+        bad_utf8 = False
+    except UnicodeDecodeError:
+        text = data.decode("utf-8", errors="replace")
+        bad_utf8 = True
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return Page(name, error=f"page is not valid JSON: {exc}", text=text)
+    page = records_of(name, body, key)
+    odd = bad_utf8 or _SURROGATE_ESCAPE.search(text) is not None
+    if page.error:
+        return Page(name, error=page.error, text=text)
+    return Page(name, page.records, bad_utf8=bad_utf8, odd_unicode=odd)
+
+
+def disk_pages(source: str, root: Path, entity: str, key: str, hint: str) -> Iterator[Page]:
+    """Each page file of `root/entity` in file-name order."""
+    for path in page_files(source, root / entity, hint):
         try:
-            yield json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise IngestionError(source, f"page {path} is not valid JSON: {exc}") from exc
+            yield read_page(path, root, key)
+        except OSError as exc:
+            raise IngestionError(source, f"cannot read page {path}: {exc}") from exc

@@ -15,6 +15,8 @@ from typing import Any
 from ingestion.customer_db import app_actions_source, app_store_ready, customer_db_source
 from ingestion.destination import pipeline
 from ingestion.errors import IngestionError
+from ingestion.quarantine import table_name as quarantine_table
+from ingestion.recovery import load_failure, run_pipeline
 from ingestion.stripe import stripe_source
 from ingestion.usage import usage_source
 from ingestion.zendesk import zendesk_source
@@ -62,40 +64,31 @@ class LoadSummary:
         return "\n".join(lines)
 
 
-def _ingestion_error(exc: BaseException) -> IngestionError | None:
-    """Our own error if dlt wrapped one (dlt re-raises resource errors as its own)."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, IngestionError):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
-
-
 def run_source(name: str, settings: Settings, summary: LoadSummary) -> None:
-    """Extract and load one source into `raw`, adding its row counts to `summary`."""
+    """Extract and load one source into `raw`, adding its row counts to `summary`.
+
+    A failure raises `IngestionError` naming the source and table and leaves no pending
+    load package behind (ingestion/recovery.py), so the next run starts clean.
+    """
     started = time.monotonic()
     try:
         source = SOURCES[name](settings)
-        if source is None:
-            summary.skipped.append(name)
-            return
-        tables = {table: 0 for table in source.resources.selected}
-        dlt_pipeline = pipeline(settings, name)
-        dlt_pipeline.run(source)
     except IngestionError:
         raise
     except Exception as exc:
-        ours = _ingestion_error(exc)
-        if ours is not None:
-            raise IngestionError(ours.source, str(ours).split(": ", 1)[1]) from exc
-        raise IngestionError(name, f"load failed: {exc}") from exc
+        raise load_failure(name, None, exc, []) from exc
+    if source is None:
+        summary.skipped.append(name)
+        return
+    tables = {table: 0 for table in source.resources.selected}
+    dlt_pipeline = pipeline(settings, name)
+    run_pipeline(name, dlt_pipeline, source, list(tables))
     normalize = dlt_pipeline.last_trace.last_normalize_info if dlt_pipeline.last_trace else None
     counts = normalize.row_counts if normalize else {}
     for table in tables:
         tables[table] = int(counts.get(table, 0))
+    if counts.get(quarantine_table(name)):
+        tables[quarantine_table(name)] = int(counts[quarantine_table(name)])
     summary.rows.update(tables)
     summary.seconds[name] = time.monotonic() - started
     log.info("%s: %s in %.1f s", name, tables, summary.seconds[name])

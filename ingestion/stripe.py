@@ -1,8 +1,9 @@
 """Stripe billing events into `raw.stripe_events`.
 
 The API serves events newest first and pages backwards with `starting_after`; a release on
-disk has pages oldest first. Either way dlt's incremental on `created` keeps the high-water
-mark and the `id` key makes a re-delivered event (the `created[gte]` boundary) a no-op.
+disk has pages oldest first. Either way our cursor on `created` (ingestion/cursor.py: an
+event dated in the future lands but never moves it) feeds `created[gte]`, an event that cannot
+land goes to `raw.stripe_quarantine`, and the `id` key makes a re-delivered event a no-op.
 """
 
 from __future__ import annotations
@@ -12,21 +13,20 @@ from typing import Any
 
 import dlt
 
-from ingestion.common import (
-    INSERT_ONLY,
-    RELEASE_HINT,
-    batches,
-    col,
-    raw_schema_settings,
-    unique_by,
-)
+from ingestion.checks import integer, record_check, string
+from ingestion.common import INSERT_ONLY, RELEASE_HINT, col, raw_schema_settings
+from ingestion.cursor import Cursor, epoch_key, load_bound
+from ingestion.errors import IngestionError
 from ingestion.http_client import HttpClient
 from ingestion.metadata import add_metadata, metadata_hints
-from ingestion.pages import read_pages
+from ingestion.pages import Page, api_page, disk_pages
+from ingestion.quarantine import with_quarantine
+from ingestion.records import Target, land
 from warehouse.settings import Settings
 
 SOURCE = "stripe"
 PAGE_LIMIT = 100
+EVENTS_ENDPOINT = "/v1/events"
 
 EVENT_COLUMNS: dict[str, Any] = {
     "id": col("text", nullable=False),
@@ -36,9 +36,17 @@ EVENT_COLUMNS: dict[str, Any] = {
     "data": col("json"),
     **metadata_hints(),
 }
+EVENTS = Target(
+    SOURCE,
+    "stripe_events",
+    ("id",),
+    EVENT_COLUMNS,
+    record_check(string("id"), integer("created")),
+    cursor_field="created",
+)
 
 
-def event_pages_api(settings: Settings, created_gte: int) -> Iterator[list[dict[str, Any]]]:
+def event_pages_api(settings: Settings, created_gte: int) -> Iterator[Page]:
     """Page through `/v1/events` (newest first) down to `created_gte`."""
     base = (settings.stripe_base_url or "").rstrip("/")
     headers = {}
@@ -55,22 +63,31 @@ def event_pages_api(settings: Settings, created_gte: int) -> Iterator[list[dict[
     if created_gte:
         params["created[gte]"] = created_gte
     try:
+        number = 0
         while True:
-            page = client.get_json(f"{base}/v1/events", params)
-            events = page.get("data") or []
-            yield events
-            if not page.get("has_more") or not events:
+            number += 1
+            body = client.get_json(base + EVENTS_ENDPOINT, params)
+            page = api_page(SOURCE, f"{EVENTS_ENDPOINT} page {number}", body, "data")
+            yield page
+            if not body.get("has_more") or not page.records:
                 return
-            params["starting_after"] = events[-1]["id"]
+            params["starting_after"] = last_id(page)
     finally:
         client.close()
 
 
-def event_pages_disk(settings: Settings) -> Iterator[list[dict[str, Any]]]:
+def last_id(page: Page) -> str:
+    """The id to continue after: the last event of the page that has one."""
+    for record in reversed(page.records):
+        if isinstance(record, dict) and isinstance(record.get("id"), str):
+            return record["id"]
+    raise IngestionError(SOURCE, f"{page.name}: no event with an id to page on from")
+
+
+def event_pages_disk(settings: Settings) -> Iterator[Page]:
     """The pages a release wrote (oldest first)."""
-    directory = settings.stripe_pages_path / "events"
-    for page in read_pages(SOURCE, directory, f"{RELEASE_HINT}, or set CHURN_STRIPE_BASE_URL"):
-        yield page.get("data") or []
+    hint = f"{RELEASE_HINT}, or set CHURN_STRIPE_BASE_URL"
+    return disk_pages(SOURCE, settings.stripe_pages_path, "events", "data", hint)
 
 
 @dlt.source(name="stripe", max_table_nesting=0)
@@ -79,20 +96,18 @@ def stripe_source(settings: Settings) -> Any:
     raw_schema_settings()
 
     @dlt.resource(
-        name="stripe_events",
+        name=EVENTS.table,
         primary_key="id",
         write_disposition=INSERT_ONLY,
         columns=EVENT_COLUMNS,
     )
-    def events(
-        created: dlt.sources.incremental[int] = dlt.sources.incremental(  # noqa: B008
-            "created", initial_value=0
-        ),
-    ) -> Iterator[list[dict[str, Any]]]:
+    def events() -> Iterator[Any]:
+        state = dlt.current.resource_state()
+        cursor = Cursor(state, "created", epoch_key, load_bound(settings))
         if settings.stripe_base_url:
-            pages = event_pages_api(settings, int(created.last_value or 0))
+            pages = event_pages_api(settings, int(cursor.start or 0))
         else:
             pages = event_pages_disk(settings)
-        yield from batches(unique_by((e for page in pages for e in page), ("id",)))
+        yield from land(EVENTS, pages, cursor)
 
-    return events().add_map(add_metadata)
+    return with_quarantine(events(), SOURCE).add_map(add_metadata)

@@ -1,8 +1,9 @@
 """Zendesk support data: tickets (incremental cursor export) and organizations.
 
 Reads the API when `zendesk_base_url` is set, else the export pages a release wrote to disk.
-Both paths yield the same ticket dicts; dlt's incremental on `updated_at` keeps the cursor
-and drops what was loaded before, and the (id, updated_at) key dedups re-deliveries.
+Both paths yield the same pages of dicts. The `updated_at` cursor is ours (ingestion/cursor.py:
+a ticket dated in the future lands but never moves it), a record that cannot land goes to
+`raw.zendesk_quarantine`, and the (id, updated_at) key dedups re-deliveries.
 """
 
 from __future__ import annotations
@@ -13,24 +14,23 @@ from urllib.parse import urljoin
 
 import dlt
 
-from ingestion.common import (
-    INSERT_ONLY,
-    RELEASE_HINT,
-    batches,
-    col,
-    iso_to_epoch,
-    raw_schema_settings,
-    unique_by,
-)
+from ingestion.checks import integer, record_check, string
+from ingestion.common import INSERT_ONLY, RELEASE_HINT, col, iso_to_epoch, raw_schema_settings
+from ingestion.cursor import Cursor, epoch, iso_key, load_bound
 from ingestion.http_client import HttpClient
-from ingestion.metadata import add_metadata, metadata_hints
-from ingestion.pages import read_pages
+from ingestion.metadata import add_metadata, current_load, metadata_hints
+from ingestion.pages import Page, api_page, disk_pages
+from ingestion.quarantine import with_quarantine
+from ingestion.records import Target, land
 from warehouse.settings import Settings
 
 SOURCE = "zendesk"
 TICKET_KEY = ("id", "updated_at")
 ORG_KEY = ("id", "updated_at")
-EPOCH = "1970-01-01T00:00:00Z"
+TICKETS_ENDPOINT = "/api/v2/incremental/tickets/cursor.json"
+ORGS_ENDPOINT = "/api/v2/organizations.json"
+# Zendesk refuses an export start_time less than a minute old
+MIN_START_AGE_SECONDS = 60
 
 TICKET_COLUMNS: dict[str, Any] = {
     "id": col("bigint", nullable=False),
@@ -55,6 +55,27 @@ ORG_COLUMNS: dict[str, Any] = {
     "updated_at": col("text", nullable=False),
     **metadata_hints(),
 }
+TICKETS = Target(
+    SOURCE,
+    "zendesk_tickets",
+    TICKET_KEY,
+    TICKET_COLUMNS,
+    record_check(
+        integer("id"),
+        integer("organization_id", nullable=True),
+        integer("requester_id", nullable=True),
+        string("updated_at"),
+    ),
+    cursor_field="updated_at",
+)
+ORGANIZATIONS = Target(
+    SOURCE,
+    "zendesk_organizations",
+    ORG_KEY,
+    ORG_COLUMNS,
+    record_check(integer("id"), string("updated_at")),
+    cursor_field="updated_at",
+)
 
 
 def _client(settings: Settings) -> HttpClient:
@@ -71,16 +92,17 @@ def _client(settings: Settings) -> HttpClient:
     )
 
 
-def ticket_pages_api(settings: Settings, start_time: int) -> Iterator[list[dict[str, Any]]]:
+def ticket_pages_api(settings: Settings, start_time: int) -> Iterator[Page]:
     """Walk the cursor export from `start_time` until `end_of_stream`."""
     base = (settings.zendesk_base_url or "").rstrip("/")
-    url = f"{base}/api/v2/incremental/tickets/cursor.json"
     client = _client(settings)
     try:
         params: dict[str, Any] = {"start_time": start_time}
+        number = 0
         while True:
-            page = client.get_json(url, params)
-            yield page.get("tickets") or []
+            number += 1
+            page = client.get_json(base + TICKETS_ENDPOINT, params)
+            yield api_page(SOURCE, f"{TICKETS_ENDPOINT} page {number}", page, "tickets")
             cursor = page.get("after_cursor")
             if page.get("end_of_stream") or not cursor:
                 return
@@ -89,25 +111,37 @@ def ticket_pages_api(settings: Settings, start_time: int) -> Iterator[list[dict[
         client.close()
 
 
-def organization_pages_api(settings: Settings) -> Iterator[list[dict[str, Any]]]:
+def organization_pages_api(settings: Settings) -> Iterator[Page]:
     """Walk the organizations list following `next_page`."""
     base = (settings.zendesk_base_url or "").rstrip("/")
-    url: str | None = f"{base}/api/v2/organizations.json"
+    url: str | None = base + ORGS_ENDPOINT
     client = _client(settings)
     try:
+        number = 0
         while url:
+            number += 1
             page = client.get_json(url)
-            yield page.get("organizations") or []
+            yield api_page(SOURCE, f"{ORGS_ENDPOINT} page {number}", page, "organizations")
             next_page = page.get("next_page")
             url = urljoin(base + "/", next_page) if next_page else None
     finally:
         client.close()
 
 
-def _disk_pages(settings: Settings, entity: str, key: str) -> Iterator[list[dict[str, Any]]]:
-    directory = settings.zendesk_pages_path / entity
-    for page in read_pages(SOURCE, directory, f"{RELEASE_HINT}, or set CHURN_ZENDESK_BASE_URL"):
-        yield page.get(key) or []
+def _disk_pages(settings: Settings, entity: str) -> Iterator[Page]:
+    hint = f"{RELEASE_HINT}, or set CHURN_ZENDESK_BASE_URL"
+    return disk_pages(SOURCE, settings.zendesk_pages_path, entity, entity, hint)
+
+
+def export_start_time(cursor: Cursor) -> int:
+    """`start_time` for the export: the stored cursor, but at least a minute before the load
+    started (the cursor may be up to the clock skew ahead, which Zendesk would refuse)."""
+    started = int(epoch(current_load()[1]))
+    return min(iso_to_epoch(cursor.start or ""), started - MIN_START_AGE_SECONDS)
+
+
+def _cursor(settings: Settings) -> Cursor:
+    return Cursor(dlt.current.resource_state(), "updated_at", iso_key, load_bound(settings))
 
 
 @dlt.source(name="zendesk", max_table_nesting=0)
@@ -116,41 +150,34 @@ def zendesk_source(settings: Settings) -> Any:
     raw_schema_settings()
 
     @dlt.resource(
-        name="zendesk_tickets",
+        name=TICKETS.table,
         primary_key=TICKET_KEY,
         write_disposition=INSERT_ONLY,
         columns=TICKET_COLUMNS,
     )
-    def tickets(
-        updated_at: dlt.sources.incremental[str] = dlt.sources.incremental(  # noqa: B008
-            "updated_at", initial_value=EPOCH
-        ),
-    ) -> Iterator[list[dict[str, Any]]]:
+    def tickets() -> Iterator[Any]:
+        cursor = _cursor(settings)
         if settings.zendesk_base_url:
-            pages = ticket_pages_api(settings, iso_to_epoch(updated_at.last_value or EPOCH))
+            pages = ticket_pages_api(settings, export_start_time(cursor))
         else:
-            pages = _disk_pages(settings, "tickets", "tickets")
-        seen = unique_by((t for page in pages for t in page), TICKET_KEY)
-        yield from batches(seen)
+            pages = _disk_pages(settings, "tickets")
+        yield from land(TICKETS, pages, cursor)
 
     @dlt.resource(
-        name="zendesk_organizations",
+        name=ORGANIZATIONS.table,
         primary_key=ORG_KEY,
         write_disposition=INSERT_ONLY,
         columns=ORG_COLUMNS,
     )
-    def organizations(
-        updated_at: dlt.sources.incremental[str] = dlt.sources.incremental(  # noqa: B008
-            "updated_at", initial_value=EPOCH
-        ),
-    ) -> Iterator[list[dict[str, Any]]]:
+    def organizations() -> Iterator[Any]:
+        cursor = _cursor(settings)
         if settings.zendesk_base_url:
             pages = organization_pages_api(settings)
         else:
-            pages = _disk_pages(settings, "organizations", "organizations")
-        yield from batches(unique_by((o for page in pages for o in page), ORG_KEY))
+            pages = _disk_pages(settings, "organizations")
+        yield from land(ORGANIZATIONS, pages, cursor)
 
     return (
-        tickets().add_map(add_metadata),
-        organizations().add_map(add_metadata),
+        with_quarantine(tickets(), SOURCE).add_map(add_metadata),
+        with_quarantine(organizations(), SOURCE).add_map(add_metadata),
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,8 +19,25 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 
-def _epoch(iso: str) -> int:
-    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp())
+def _epoch(iso: Any) -> int:
+    """Seconds of an ISO time; a value that is not one sorts first, as a broken record might."""
+    try:
+        return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp())
+    except (AttributeError, ValueError):
+        return 0
+
+
+def _order(value: Any) -> tuple[int, Any]:
+    """Integers in order, then anything else by its text (an id may be broken on purpose)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (0, value)
+    return (1, str(value))
+
+
+def _created(event: Any) -> int:
+    """An event's `created` for ordering and filtering; 0 when it is not an integer."""
+    created = event.get("created") if isinstance(event, dict) else None
+    return created if isinstance(created, int) and not isinstance(created, bool) else 0
 
 
 @dataclass
@@ -45,6 +63,8 @@ class FakeApi:
     failures: list[Failure] = field(default_factory=list)
     requests: list[tuple[str, dict[str, list[str]]]] = field(default_factory=list)
     base_url: str = ""
+    # called with (path, query) before a request is answered, e.g. to lock the warehouse
+    on_request: Callable[[str, dict[str, list[str]]], None] | None = None
 
     # Zendesk ------------------------------------------------------------------------------
     def ticket_page(self, query: dict[str, list[str]]) -> dict[str, Any]:
@@ -54,7 +74,7 @@ class FakeApi:
             start, offset = int(query["start_time"][0]), 0
         stream = sorted(
             (t for t in self.tickets if _epoch(t["updated_at"]) >= start),
-            key=lambda t: (t["updated_at"], t["id"]),
+            key=lambda t: (_epoch(t["updated_at"]), str(t["updated_at"]), _order(t["id"])),
         )
         chunk = stream[offset : offset + self.page_size]
         end = offset + self.page_size >= len(stream)
@@ -80,10 +100,12 @@ class FakeApi:
     # Stripe -------------------------------------------------------------------------------
     def event_page(self, query: dict[str, list[str]]) -> dict[str, Any]:
         limit = min(int(query.get("limit", ["10"])[0]), self.page_size)
-        newest_first = sorted(self.events, key=lambda e: (e["created"], e["id"]), reverse=True)
+        newest_first = sorted(
+            self.events, key=lambda e: (_created(e), _order(e["id"])), reverse=True
+        )
         if "created[gte]" in query:
             gte = int(query["created[gte]"][0])
-            newest_first = [e for e in newest_first if e["created"] >= gte]
+            newest_first = [e for e in newest_first if _created(e) >= gte or not _created(e)]
         if "starting_after" in query:
             ids = [e["id"] for e in newest_first]
             newest_first = newest_first[ids.index(query["starting_after"][0]) + 1 :]
@@ -125,6 +147,8 @@ def _handler(api: FakeApi) -> type[BaseHTTPRequestHandler]:
             parts = urlsplit(self.path)
             query = parse_qs(parts.query)
             api.requests.append((parts.path, query))
+            if api.on_request is not None:
+                api.on_request(parts.path, query)
             for failure in api.failures:
                 if parts.path.startswith(failure.prefix) and failure.times != 0:
                     failure.times -= 1 if failure.times > 0 else 0

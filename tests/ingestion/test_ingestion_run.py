@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+
+import dlt
 import pytest
 from ingest_helpers import count, query
-from ingest_sources import (
-    release_one_of_each,
-)
+from ingest_sources import organization, release_one_of_each, ticket, write_zendesk_pages
 
 from ingestion import IngestionError, LoadSummary, run
 from ingestion.__main__ import main
+from ingestion.common import INSERT_ONLY, col
+from ingestion.destination import pipeline
+from ingestion.zendesk import zendesk_source
 from warehouse.settings import Settings
 
 RAW_TABLES = [
@@ -65,3 +69,71 @@ def test_cli(settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys) -> Non
     assert main(["--source", "usage", "--source", "stripe"]) == 0
     out = capsys.readouterr().out
     assert "usage_events" in out and "stripe_events" in out
+
+
+# ---------- what an interrupted run leaves behind
+
+
+def test_data_left_pending_by_a_crashed_run_is_loaded_first(settings: Settings) -> None:
+    """A process killed between extraction and load leaves a normalized package."""
+    release_one_of_each(settings)
+    run(["zendesk"], settings)
+    write_zendesk_pages(
+        settings.zendesk_pages_path,
+        [ticket(1, "2025-03-01T10:00:00Z"), ticket(2, "2025-03-02T10:00:00Z")],
+        [organization(901, "C0000001", "2025-03-01T00:00:00Z")],
+    )
+    crashed = pipeline(settings, "zendesk")
+    crashed.extract(zendesk_source(settings))
+    crashed.normalize()
+    (load_id,) = crashed.list_normalized_load_packages()
+
+    # the next run loads the leftover package and still extracts what came since
+    write_zendesk_pages(
+        settings.zendesk_pages_path,
+        [ticket(n, f"2025-03-0{n}T10:00:00Z") for n in (1, 2, 3)],
+        [organization(901, "C0000001", "2025-03-01T00:00:00Z")],
+    )
+    run(["zendesk"], settings)
+    assert query(settings, "select id from raw.zendesk_tickets order by id") == [
+        (1,),
+        (2,),
+        (3,),
+    ]
+    loaded = query(settings, f"select status from raw._dlt_loads where load_id = '{load_id}'")
+    assert loaded == [(0,)]
+    assert not pipeline(settings, "zendesk").has_pending_data
+
+
+def test_a_pending_package_that_cannot_load_is_dropped_with_a_warning(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue #13: a package with `id: "abc"` failed on NOT NULL at every run, for good."""
+    release_one_of_each(settings)
+    run(["zendesk"], settings)
+    old = pipeline(settings, "zendesk")
+    bad = dlt.resource(
+        [{"id": "abc", "updated_at": "2025-03-01T10:00:00Z"}],
+        name="zendesk_tickets",
+        columns={"id": col("bigint", nullable=False), "updated_at": col("text", nullable=False)},
+        primary_key=("id", "updated_at"),
+        write_disposition=INSERT_ONLY,
+    )
+    old.extract(bad)
+    old.normalize()
+    load_id = old.list_normalized_load_packages()[0]
+
+    write_zendesk_pages(
+        settings.zendesk_pages_path,
+        [ticket(1, "2025-03-01T10:00:00Z"), ticket(2, "2025-03-02T10:00:00Z")],
+        [organization(901, "C0000001", "2025-03-01T00:00:00Z")],
+    )
+    with caplog.at_level(logging.WARNING, logger="ingestion"):
+        run(["zendesk"], settings)
+    assert query(settings, "select id from raw.zendesk_tickets order by id") == [(1,), (2,)]
+    warning = " ".join(r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING)
+    assert f"zendesk: load package {load_id} (zendesk_tickets)" in warning
+    assert "could not be loaded" in warning and "NOT NULL" in warning
+    assert "dropped it" in warning
+    assert not pipeline(settings, "zendesk").has_pending_data
+    run(["zendesk"], settings)  # and it stays unwedged

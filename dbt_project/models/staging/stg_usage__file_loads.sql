@@ -6,7 +6,7 @@
     'first_byte': dbt.type_bigint(),
     'last_byte': dbt.type_bigint(),
     'sha256': dbt.type_string(),
-    'rows': dbt.type_bigint(),
+    'rows_landed': dbt.type_bigint(),
     '_loaded_at': dbt.type_timestamp(),
 } %}
 
@@ -20,7 +20,7 @@ file_loads as (
         first_byte,
         last_byte,
         sha256,
-        rows as rows_landed,
+        rows_landed,
         _loaded_at as loaded_at
     from {{ source_or_empty('usage', 'usage_file_loads', columns) }} as loads
 
