@@ -653,26 +653,78 @@ def add_badly_dated_rows(path: str | Path) -> dict[str, str]:
             con,
             "usage_events",
             [
-                ("E9990001", "C0000001", "U1", "login", None, _iso(far), _iso(BAD_LOADED_AT),
-                 "dt=2099-01-01/events.jsonl", None),
-                ("E9990002", "C0000001", "U1", "login", None, _iso(ancient), _iso(BAD_LOADED_AT),
-                 "dt=1900-01-01/events.jsonl", None),
+                (
+                    "E9990001",
+                    "C0000001",
+                    "U1",
+                    "login",
+                    None,
+                    _iso(far),
+                    _iso(BAD_LOADED_AT),
+                    "dt=2099-01-01/events.jsonl",
+                    None,
+                ),
+                (
+                    "E9990002",
+                    "C0000001",
+                    "U1",
+                    "login",
+                    None,
+                    _iso(ancient),
+                    _iso(BAD_LOADED_AT),
+                    "dt=1900-01-01/events.jsonl",
+                    None,
+                ),
             ],
             **later,
         )
-        _insert(con, "zendesk_tickets", [_ticket(4, 506, "solved", _at(date(2024, 8, 20)), far)], **later)
-        cancel = _sub("sub_0001", "cus_0001", "canceled", "enterprise", 40, "year",
-                      _at(date(2024, 1, 15)), canceled_at=far)
-        _insert(con, "stripe_events",
-                [("evt_bad_1", "customer.subscription.deleted", _unix(far), json.dumps(cancel))],
-                **later)
-        _insert(con, "crm_customers",
-                [("C0000001", "C0000001 Inc", "software", "US", "starter", 1, "monthly",
-                  date(2024, 1, 15), "Zed Owner", far)],
-                **later)
-        _insert(con, "crm_cs_actions",
-                [("A00000999", "C0000001", "contacted", far, "Zed Owner", "saved", None)],
-                **later)
+        _insert(
+            con,
+            "zendesk_tickets",
+            [_ticket(4, 506, "solved", _at(date(2024, 8, 20)), far)],
+            **later,
+        )
+        cancel = _sub(
+            "sub_0001",
+            "cus_0001",
+            "canceled",
+            "enterprise",
+            40,
+            "year",
+            _at(date(2024, 1, 15)),
+            canceled_at=far,
+        )
+        _insert(
+            con,
+            "stripe_events",
+            [("evt_bad_1", "customer.subscription.deleted", _unix(far), json.dumps(cancel))],
+            **later,
+        )
+        _insert(
+            con,
+            "crm_customers",
+            [
+                (
+                    "C0000001",
+                    "C0000001 Inc",
+                    "software",
+                    "US",
+                    "starter",
+                    1,
+                    "monthly",
+                    date(2024, 1, 15),
+                    "Zed Owner",
+                    far,
+                )
+            ],
+            **later,
+        )
+        _insert(
+            con,
+            "crm_cs_actions",
+            [("A00000999", "C0000001", "contacted", far, "Zed Owner", "saved", None)],
+            **later,
+        )
     finally:
         con.close()
     return {

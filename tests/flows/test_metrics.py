@@ -89,5 +89,9 @@ def test_flagged_source_rows_reach_the_transform_metrics(pipeline_base: Settings
         pass
     transform = (tmp_path / "metrics" / "churn_transform.prom").read_text()
     n = counts[("usage", "not a json event")]
-    assert f'churn_source_rows_flagged{{reason="not a json event",source="usage"}} {n}.0' in transform
-    assert "churn_source_rows_flagged" not in (tmp_path / "metrics" / "churn_score.prom").read_text()
+    assert (
+        f'churn_source_rows_flagged{{reason="not a json event",source="usage"}} {n}.0' in transform
+    )
+    assert (
+        "churn_source_rows_flagged" not in (tmp_path / "metrics" / "churn_score.prom").read_text()
+    )
