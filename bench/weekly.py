@@ -27,7 +27,7 @@ from bench.pipeline import _feature_elapsed_seconds, _feature_sql_seconds
 from warehouse.settings import Settings
 
 # columns that say when a row was computed: they differ between the two builds by design
-BOOKKEEPING = ("loaded_at", "inputs_loaded_at", "added_loaded_at")
+BOOKKEEPING = ("loaded_at", "inputs_loaded_at", "added_loaded_at", "recorded_at")
 # insert-only with a row per load that touched a member-week: compared merged
 MERGED = {
     "int_usage_member_weeks": (

@@ -11,6 +11,7 @@ import typer
 
 from flows.cli_ml import register as register_ml_commands
 from flows.cli_serve import register as register_serve_commands
+from flows.feature_contracts import register as register_feature_commands
 from warehouse.settings import get_settings
 
 app = typer.Typer(help="Customer-churn prediction: one command per job.", no_args_is_help=True)
@@ -95,6 +96,8 @@ def transform(
     except DbtRunError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from exc
+    for line in summary.rebuilds:
+        typer.echo(line)
     typer.echo(f"dbt build ok: {summary.describe()}")
 
 
@@ -227,6 +230,7 @@ def outcomes(as_of: AsOf) -> None:
 
 register_ml_commands(app)
 register_serve_commands(app)
+register_feature_commands(app)
 
 if __name__ == "__main__":
     app()

@@ -11,6 +11,7 @@ failed-test reports dbt would have printed go into the DbtRunError message.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections import Counter
@@ -25,6 +26,10 @@ from warehouse.settings import Settings, get_settings
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 OK_STATUSES = {"success", "pass"}
 BUILT_KINDS = {"model", "seed", "snapshot", "test", "unit_test"}
+# the on-run-start line naming the incremental models a run rebuilds in full (fingerprints.sql)
+REBUILD_PREFIX = "FULL REBUILD"
+
+log = logging.getLogger(__name__)
 
 
 Progress = Callable[[int, int], None]  # (nodes done, nodes to run)
@@ -66,6 +71,7 @@ class _Listener:
         self.done = 0
         self.total = 0
         self.errors: list[str] = []
+        self.rebuilds: list[str] = []
         self._lock = threading.Lock()  # dbt fires events from its worker threads
 
     def __call__(self, event: Any) -> None:  # noqa: ANN401 - dbt's EventMsg
@@ -83,6 +89,9 @@ class _Listener:
                 or (name == "JinjaLogInfo" and message.startswith("TEST FAILURE"))
             ):
                 self.errors.append(message)
+            elif name == "JinjaLogInfo" and message.startswith(REBUILD_PREFIX):
+                self.rebuilds.append(message)
+                log.info("%s", message)
 
 
 def _quiet_flags(log_dir: Path) -> list[str]:
@@ -105,6 +114,7 @@ class DbtRunSummary:
     command: list[str]
     counts: Counter = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
+    rebuilds: list[str] = field(default_factory=list)
 
     @property
     def tests_passed(self) -> int:
@@ -202,7 +212,7 @@ def run_dbt(
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-    summary = DbtRunSummary(command=command)
+    summary = DbtRunSummary(command=command, rebuilds=list(listener.rebuilds))
     results = getattr(result.result, "results", None) or []
     for node_result in results:
         node = node_result.node
@@ -219,12 +229,29 @@ def run_dbt(
                 f"{kind} {node.name} ({node.unique_id}): {status}"
                 + (f" - {message[0]}" if message else "")
             )
+    _log_rebuild_bytes(summary.rebuilds, results)
     if summary.failures or not result.success:
         detail = "\n  ".join(summary.failures) or str(result.exception or "dbt reported failure")
         if log_dir is not None:
             detail += _quiet_report(listener.errors, log_dir / "dbt.log")
         raise DbtRunError(f"dbt {' '.join(args)} failed:\n  {detail}")
     return summary
+
+
+def _log_rebuild_bytes(rebuilds: list[str], results: list[Any]) -> None:
+    """On BigQuery, what the full rebuilds cost: the bytes each rebuilt model processed."""
+    names = {
+        part.split(" (", 1)[0].strip()
+        for line in rebuilds
+        for part in line.split(": ", 1)[-1].split("; ")
+    }
+    spent = []
+    for node_result in results:
+        response = getattr(node_result, "adapter_response", None) or {}
+        if node_result.node.name in names and response.get("bytes_processed") is not None:
+            spent.append(f"{node_result.node.name} {int(response['bytes_processed']):,} bytes")
+    if spent:
+        log.info("%s bytes processed: %s", REBUILD_PREFIX, "; ".join(spent))
 
 
 def _quiet_report(errors: list[str], log_file: Path) -> str:

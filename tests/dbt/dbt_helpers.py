@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -56,8 +57,10 @@ def run_dbt(
     target_path: Path,
     env: dict[str, str] | None = None,
     dbt_vars: dict | None = None,
+    project_dir: Path = REPO,
 ) -> DbtRun:
-    """Run dbt in-process from the repo root against the DuckDB file `warehouse`."""
+    """Run dbt in-process from `project_dir` (the repo root, or a copy of the project a test
+    edits; see `copy_project`) against the DuckDB file `warehouse`."""
     messages: list[str] = []
 
     def collect(event) -> None:
@@ -71,7 +74,7 @@ def run_dbt(
     if warehouse is not None:
         os.environ["CHURN_WAREHOUSE_PATH"] = str(warehouse)
     os.environ.update(env or {})
-    os.chdir(REPO)
+    os.chdir(project_dir)
     try:
         result = dbtRunner(callbacks=[collect]).invoke(
             [
@@ -79,7 +82,7 @@ def run_dbt(
                 "--vars",
                 json.dumps({**FIXTURE_VARS, **(dbt_vars or {})}),
                 "--profiles-dir",
-                str(REPO / "profiles"),
+                str(project_dir / "profiles"),
                 "--target-path",
                 str(target_path),
                 "--log-path",
@@ -93,6 +96,15 @@ def run_dbt(
         os.environ.clear()
         os.environ.update(old_env)
     return DbtRun(result, messages)
+
+
+def copy_project(dst: Path) -> Path:
+    """A copy of the dbt project (dbt_project.yml, dbt_project/, profiles/) a test may edit."""
+    dst.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "dbt_project.yml", dst / "dbt_project.yml")
+    for folder in ("dbt_project", "profiles"):
+        shutil.copytree(REPO / folder, dst / folder)
+    return dst
 
 
 ORPHAN_CUSTOMER = "C9999999"

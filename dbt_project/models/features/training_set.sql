@@ -1,6 +1,8 @@
 -- customer_features plus the label, only for snapshots whose horizon has fully passed:
 -- as_of_date + churn_horizon_days <= the latest date with data in the sources
 
+{#- the contract (this model's YAML) must list the declared features as declared -#}
+{{ check_feature_contract(['customer_id', 'as_of_date', 'churned']) }}
 {%- set horizon = var('churn_horizon_days') %}
 
 with

@@ -104,7 +104,8 @@ joined as (
         subscription_90d_before.mrr as mrr_90d_before,
         subscription_at_d.has_discount,
         cast(subscription_at_d.current_period_end as date) as current_period_end_date,
-        coalesce(failed_payments.failed_payments_90d, 0) as failed_payments_90d,
+        cast(coalesce(failed_payments.failed_payments_90d, 0) as {{ dbt.type_bigint() }})
+            as failed_payments_90d,
         failed_payments.last_failed_payment_date
 
     from targets as spine

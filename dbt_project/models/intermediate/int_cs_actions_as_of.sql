@@ -2,6 +2,8 @@
     ['customer_id', 'as_of_date'], 'as_of_date', 'day', churn_dates_from='int_customer_churn_dates'
 ) }}
 
+{%- set bigint = dbt.type_bigint() %}
+
 with
 
 spine as (
@@ -24,19 +26,20 @@ actions as (
 
 aggregated as (
 
+    -- features are cast to the data_type their YAML declares (the features contract checks it)
     select
         spine.customer_id,
         spine.as_of_date,
-        sum(case
+        cast(sum(case
             when actions.is_contact and actions.action_date >= {{ add_days('spine.as_of_date', -90) }}
                 then 1
             else 0
-        end) as cs_contacts_90d,
-        sum(case
+        end) as {{ bigint }}) as cs_contacts_90d,
+        cast(sum(case
             when actions.is_offer and actions.action_date >= {{ add_days('spine.as_of_date', -90) }}
                 then 1
             else 0
-        end) as cs_offers_90d,
+        end) as {{ bigint }}) as cs_offers_90d,
         max(actions.action_date) as last_cs_action_date
 
     -- every target gets a row, so that a recomputed snapshot replaces the one before

@@ -1,6 +1,8 @@
 -- one row per active customer per weekly as_of_date (a Monday); every feature of D uses only
 -- source rows dated strictly before D. features.customer_features and features.training_set
--- are views of this table (without its bookkeeping column).
+-- are views of this table (without its bookkeeping column). Its features are the columns
+-- declared `feature: true` in the YAML of the models computing them, upstream or here
+-- (docs/contracts.md §3.1): a feature computed upstream reaches this table with no edit here.
 -- incremental: a run recomputes the spine rows added or changed since the last run and the
 -- snapshots any upstream model recomputed since; the rest stay.
 {{ incremental_by_customer_date(
@@ -11,6 +13,15 @@
     'int_usage_windows', 'int_usage_distinct_30d', 'int_tickets_as_of',
     'int_billing_as_of', 'int_cs_actions_as_of', 'int_crm_attributes_as_of',
 ] %}
+{#- the CTE below that reads each upstream model: every column its YAML declares a feature
+    (`feature: true`, macros/feature_columns.sql) is selected from there, with its `fill` -#}
+{%- set feature_ctes = {
+    'int_usage_windows': 'usage_windows', 'int_usage_distinct_30d': 'usage_distinct',
+    'int_tickets_as_of': 'tickets', 'int_billing_as_of': 'billing',
+    'int_cs_actions_as_of': 'cs_actions', 'int_crm_attributes_as_of': 'crm',
+} %}
+{#- every declared feature, in the order of this model's YAML (kept by `churn features sync`) -#}
+{%- set features = declared_features(joined=feature_ctes) %}
 {%- set upstream_stamps = [] %}
 {%- for model in upstream_snapshots %}
     {%- do upstream_stamps.append((ref(model), 'inputs_loaded_at')) %}
@@ -118,37 +129,19 @@ joined as (
         spine.as_of_date,
         spine.signup_date,
         spine.churn_date,
-        usage_windows.logins_7d,
-        usage_windows.logins_30d,
+
+        ---------- the features the upstream models declare, filled where they say so
+        {%- for feature in features if feature.model in feature_ctes %}
+            {{ filled_feature(feature, feature_ctes[feature.model]) }} as {{ feature.name }},
+        {%- endfor %}
+
+        ---------- inputs of the features computed below
         usage_windows.logins_prev_30d,
-        usage_windows.logins_90d,
-        usage_windows.days_since_last_login,
-        usage_windows.events_7d,
-        usage_windows.events_30d,
-        usage_windows.active_days_30d,
-        usage_windows.feature_uses_30d,
-        usage_windows.exports_30d,
-        usage_windows.integration_syncs_30d,
-        coalesce(usage_distinct.distinct_features_30d, 0) as distinct_features_30d,
-        coalesce(usage_distinct.active_users_30d, 0) as active_users_30d,
-        coalesce(tickets.tickets_90d, 0) as tickets_90d,
-        coalesce(tickets.escalated_tickets_90d, 0) as escalated_tickets_90d,
-        coalesce(tickets.bad_satisfaction_90d, 0) as bad_satisfaction_90d,
-        coalesce(tickets.open_tickets, 0) as open_tickets,
-        coalesce(tickets.oldest_open_ticket_days, 0) as oldest_open_ticket_days,
-        billing.mrr,
         billing.mrr_90d_before,
-        billing.failed_payments_90d,
         billing.last_failed_payment_date,
-        billing.has_discount,
         billing.current_period_end_date,
         coalesce(billing.plan, crm.plan) as plan,
         coalesce(billing.seats, crm.seats) as seats,
-        crm.contract_type,
-        crm.industry,
-        crm.country,
-        coalesce(cs_actions.cs_contacts_90d, 0) as cs_contacts_90d,
-        coalesce(cs_actions.cs_offers_90d, 0) as cs_offers_90d,
         cs_actions.last_cs_action_date,
         watermark.inputs_loaded_at
 
@@ -177,51 +170,32 @@ joined as (
 
 features as (
 
+    -- a feature computed here reaches the features tables once this model's YAML declares it
     select
         ---------- keys
         cast(customer_id as {{ string }}) as customer_id,
         cast(as_of_date as date) as as_of_date,
 
+        ---------- declared upstream
+        {%- for feature in features if feature.model in feature_ctes %}
+            {{ feature.name }},
+        {%- endfor %}
+
         ---------- usage
-        cast(logins_7d as {{ bigint }}) as logins_7d,
-        cast(logins_30d as {{ bigint }}) as logins_30d,
-        cast(logins_90d as {{ bigint }}) as logins_90d,
-        cast(events_7d as {{ bigint }}) as events_7d,
-        cast(events_30d as {{ bigint }}) as events_30d,
-        cast(active_days_30d as {{ bigint }}) as active_days_30d,
-        cast(feature_uses_30d as {{ bigint }}) as feature_uses_30d,
-        cast(exports_30d as {{ bigint }}) as exports_30d,
-        cast(integration_syncs_30d as {{ bigint }}) as integration_syncs_30d,
-        cast(distinct_features_30d as {{ bigint }}) as distinct_features_30d,
-        cast(active_users_30d as {{ bigint }}) as active_users_30d,
         cast(active_users_30d as {{ float }}) / nullif(seats, 0) as seat_utilisation,
         cast(logins_30d - logins_prev_30d as {{ float }})
         / nullif(logins_prev_30d, 0) as logins_30d_change_pct,
         cast(events_7d as {{ float }})
         / nullif(events_30d / 30.0 * 7, 0) as events_7d_vs_30d_ratio,
-        cast(days_since_last_login as {{ bigint }}) as days_since_last_login,
-
-        ---------- support
-        cast(tickets_90d as {{ bigint }}) as tickets_90d,
-        cast(escalated_tickets_90d as {{ bigint }}) as escalated_tickets_90d,
-        cast(bad_satisfaction_90d as {{ bigint }}) as bad_satisfaction_90d,
-        cast(open_tickets as {{ bigint }}) as open_tickets,
-        cast(oldest_open_ticket_days as {{ bigint }}) as oldest_open_ticket_days,
 
         ---------- billing
-        cast(mrr as {{ float }}) as mrr,
         cast(mrr - mrr_90d_before as {{ float }}) / nullif(mrr_90d_before, 0) as mrr_change_90d_pct,
-        cast(coalesce(failed_payments_90d, 0) as {{ bigint }}) as failed_payments_90d,
         cast(
             {{ dbt.datediff('last_failed_payment_date', 'as_of_date', 'day') }} as {{ bigint }}
         ) as days_since_last_failed_payment,
-        coalesce(has_discount, false) as has_discount,
 
         ---------- account
         cast(plan as {{ string }}) as plan,
-        cast(contract_type as {{ string }}) as contract_type,
-        cast(industry as {{ string }}) as industry,
-        cast(country as {{ string }}) as country,
         cast(seats as {{ bigint }}) as seats,
         cast(
             {{ dbt.datediff('signup_date', 'as_of_date', 'day') }} as {{ bigint }}
@@ -231,8 +205,6 @@ features as (
         ) as days_to_renewal,
 
         ---------- customer success
-        cast(cs_contacts_90d as {{ bigint }}) as cs_contacts_90d,
-        cast(cs_offers_90d as {{ bigint }}) as cs_offers_90d,
         cast(
             {{ dbt.datediff('last_cs_action_date', 'as_of_date', 'day') }} as {{ bigint }}
         ) as days_since_last_cs_contact,
@@ -243,6 +215,23 @@ features as (
 
     from joined
 
+),
+
+ordered as (
+
+    -- the features in the order of the features tables (this model's YAML); a model trained
+    -- on them keeps the schema it learned
+    select
+        customer_id,
+        as_of_date,
+        {%- for feature in features %}
+            {{ feature.name }},
+        {%- endfor %}
+        churn_date,
+        inputs_loaded_at
+
+    from features
+
 )
 
-select * from features
+select * from ordered

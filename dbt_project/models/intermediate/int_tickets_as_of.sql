@@ -4,6 +4,8 @@
     ['customer_id', 'as_of_date'], 'as_of_date', 'day', churn_dates_from='int_customer_churn_dates'
 ) }}
 
+{%- set bigint = dbt.type_bigint() %}
+
 with
 
 spine as (
@@ -46,24 +48,25 @@ state_as_of as (
 
 aggregated as (
 
+    -- features are cast to the data_type their YAML declares (the features contract checks it)
     select
         customer_id,
         as_of_date,
-        sum(case
+        cast(sum(case
             when created_date >= {{ add_days('as_of_date', -90) }} then 1 else 0
-        end) as tickets_90d,
-        sum(case
+        end) as {{ bigint }}) as tickets_90d,
+        cast(sum(case
             when created_date >= {{ add_days('as_of_date', -90) }} and is_escalated then 1 else 0
-        end) as escalated_tickets_90d,
-        sum(case
+        end) as {{ bigint }}) as escalated_tickets_90d,
+        cast(sum(case
             when created_date >= {{ add_days('as_of_date', -90) }} and satisfaction_score = 'bad'
                 then 1
             else 0
-        end) as bad_satisfaction_90d,
-        sum(case when not is_resolved then 1 else 0 end) as open_tickets,
-        max(case
+        end) as {{ bigint }}) as bad_satisfaction_90d,
+        cast(sum(case when not is_resolved then 1 else 0 end) as {{ bigint }}) as open_tickets,
+        cast(max(case
             when not is_resolved then {{ dbt.datediff('created_date', 'as_of_date', 'day') }}
-        end) as oldest_open_ticket_days
+        end) as {{ bigint }}) as oldest_open_ticket_days
 
     from state_as_of
     group by customer_id, as_of_date
