@@ -63,8 +63,9 @@ checked as (
 
 versioned as (
 
-    -- versions chain only through updates dated inside the time window: an update stamped
-    -- 2099 must not end the version before it, nor become the customer's latest
+    -- versions chain only through updates dated inside the time window (the partition keeps
+    -- the others apart): an update stamped 2099 must not end the version before it, nor
+    -- become the customer's latest; it has no valid_to and no version number
     select
         customer_id,
         company_name,
@@ -76,38 +77,22 @@ versioned as (
         account_owner,
         signup_date,
         updated_at as valid_from,
-        lead(updated_at) over (
-            partition by customer_id order by updated_at
-        ) as valid_to,
-        row_number() over (
-            partition by customer_id order by updated_at
-        ) as version_number,
+        case
+            when updated_at_outside is null
+                then lead(updated_at) over (
+                        partition by customer_id, updated_at_outside is null order by updated_at
+                    )
+        end as valid_to,
+        case
+            when updated_at_outside is null
+                then row_number() over (
+                        partition by customer_id, updated_at_outside is null order by updated_at
+                    )
+        end as version_number,
         invalid_reason,
         loaded_at
 
     from checked
-    where updated_at_outside is null
-
-    union all
-
-    select
-        customer_id,
-        company_name,
-        industry,
-        country,
-        plan,
-        seats,
-        contract_type,
-        account_owner,
-        signup_date,
-        updated_at as valid_from,
-        cast(null as {{ dbt.type_timestamp() }}) as valid_to,
-        cast(null as {{ dbt.type_int() }}) as version_number,
-        invalid_reason,
-        loaded_at
-
-    from checked
-    where updated_at_outside is not null
 
 )
 

@@ -65,23 +65,11 @@ checked as (
 
 ),
 
-in_window as (
-
-    -- versions chain only through updates dated inside the time window: an update stamped
-    -- 2099 must not end the version before it
-    select
-        *,
-        lead(updated_at) over (
-            partition by ticket_id order by updated_at
-        ) as valid_to
-
-    from checked
-    where updated_at_outside is null
-
-),
-
 versioned as (
 
+    -- versions chain only through updates dated inside the time window (the partition keeps
+    -- the others apart): an update stamped 2099 must not end the version before it, and has
+    -- no valid_to of its own
     select
         ticket_id,
         organization_id,
@@ -94,34 +82,17 @@ versioned as (
         satisfaction_score,
         created_at,
         updated_at as valid_from,
-        valid_to,
-        status in ('solved', 'closed') as is_resolved,
-        invalid_reason,
-        loaded_at
-
-    from in_window
-
-    union all
-
-    select
-        ticket_id,
-        organization_id,
-        requester_id,
-        subject,
-        status,
-        priority,
-        ticket_type,
-        is_escalated,
-        satisfaction_score,
-        created_at,
-        updated_at as valid_from,
-        cast(null as {{ dbt.type_timestamp() }}) as valid_to,
+        case
+            when updated_at_outside is null
+                then lead(updated_at) over (
+                        partition by ticket_id, updated_at_outside is null order by updated_at
+                    )
+        end as valid_to,
         status in ('solved', 'closed') as is_resolved,
         invalid_reason,
         loaded_at
 
     from checked
-    where updated_at_outside is not null
 
 )
 
