@@ -61,7 +61,12 @@
         {%- do parts.append(name ~ tojson(column.meta or {}, sort_keys=true)) -%}
     {%- endfor -%}
     {%- for name in history_vars() -%}
-        {%- do parts.append(name ~ '=' ~ var(name, '')) -%}
+        {#- a number compares as a number: `24` from dbt_project.yml, `24.0` from the settings -#}
+        {%- set value = var(name, '') | string -%}
+        {%- if modules.re.fullmatch('[0-9]+(\\.[0-9]*)?', value) -%}
+            {%- set value = value | float -%}
+        {%- endif -%}
+        {%- do parts.append(name ~ '=' ~ value) -%}
     {%- endfor -%}
     {%- set fingerprint = local_md5(parts | join('\n')) -%}
     {%- do memo.update({unique_id: fingerprint}) -%}

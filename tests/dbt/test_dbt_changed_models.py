@@ -129,7 +129,14 @@ def test_a_changed_window_recomputes_every_snapshot(warehouse_copy, tmp_path):
 def test_nothing_changed_rewrites_no_row(warehouse_copy, tmp_path):
     project = copy_project(tmp_path / "project")
     marked = _mark_stored_rows(warehouse_copy)
-    run = run_dbt(["build"], warehouse_copy, tmp_path / "target", project_dir=project)
+    # the settings pass the skew as `24.0`, dbt_project.yml's default is `24`: the same value
+    run = run_dbt(
+        ["build"],
+        warehouse_copy,
+        tmp_path / "target",
+        env={"CHURN_SOURCE_CLOCK_SKEW_HOURS": "24.0"},
+        project_dir=project,
+    )
     assert run.result.success, run.log[-3000:]
     assert not [m for m in run.messages if m.startswith("FULL REBUILD")]
     assert _rows_still_marked(warehouse_copy) == marked
