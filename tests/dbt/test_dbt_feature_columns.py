@@ -1,4 +1,4 @@
-"""A feature is one SQL expression and one YAML entry where it is computed (issue #14).
+"""A feature is one SQL expression and one YAML entry where it is computed.
 
 int_customer_features selects every feature the upstream models declare in their YAML
 (`config: {meta: {feature: true, fill: ...}}`); `churn features sync` writes the lists that dbt

@@ -1,4 +1,4 @@
-"""A feature column that is empty in the past and filled now fails the build (issue #14).
+"""A feature column that is empty in the past and filled now fails the build.
 
 An incremental model that gains a column (on_schema_change 'append_new_columns') fills it only
 on the snapshots it computes from then on. The generic test `feature_columns_filled` on
