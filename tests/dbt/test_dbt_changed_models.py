@@ -1,8 +1,9 @@
 """An incremental model whose SQL changed recomputes its history; an unchanged one does not.
 
-On a built warehouse, a project copy gets a new feature column or a changed window in an
-incremental model; the next plain `dbt build` must hold exactly what `--full-refresh` gives,
-say which models it rebuilt and why, and a build with nothing changed must rewrite no row.
+On a built warehouse, a project copy gets a new feature column (then a plain `dbt build`) or
+a changed window (then `dbt build -s int_tickets_as_of+`) in an incremental model; the result
+must hold exactly what `--full-refresh` gives and say which models it rebuilt and why, and a
+build with nothing changed must rewrite no row.
 Rows rewritten are counted, not seconds: every stored row is marked (a value pushed out of
 range) before the run, and a row the run did not rewrite keeps the mark.
 """
@@ -16,6 +17,7 @@ import duckdb
 from dbt_helpers import DbtRun, copy_project, run_dbt
 
 TICKETS = Path("dbt_project/models/intermediate/int_tickets_as_of.sql")
+SELECTED = "int_tickets_as_of+"
 MARK = 1_000_000
 # model -> columns compared (the incremental bookkeeping columns differ by design)
 COMPARED = {
@@ -69,17 +71,22 @@ def _rebuild_line(run: DbtRun) -> str:
     return lines[0]
 
 
-def _build_and_compare(project: Path, warehouse: Path, tmp_path: Path) -> DbtRun:
-    """Mark, run a plain build of the edited project, and compare with --full-refresh."""
+def _build_and_compare(
+    project: Path, warehouse: Path, tmp_path: Path, select: tuple[str, ...] = ()
+) -> DbtRun:
+    """Mark, build the edited model and its descendants, and compare with --full-refresh."""
     full = tmp_path / "full.duckdb"
     shutil.copy(warehouse, full)
     n = _mark_stored_rows(warehouse)
-    run = run_dbt(["build"], warehouse, tmp_path / "target", project_dir=project)
+    run = run_dbt(["build", *select], warehouse, tmp_path / "target", project_dir=project)
     assert run.result.success, run.log[-3000:]
     assert _rows_still_marked(warehouse) == 0 and n > 0
 
     reference = run_dbt(
-        ["build", "--full-refresh"], full, tmp_path / "target_full", project_dir=project
+        ["run", *select, "--full-refresh"],
+        full,
+        tmp_path / "target_full",
+        project_dir=project,
     )
     assert reference.result.success, reference.log[-3000:]
     assert not [m for m in reference.messages if m.startswith("FULL REBUILD")]
@@ -122,7 +129,8 @@ def test_a_changed_window_recomputes_every_snapshot(warehouse_copy, tmp_path):
         "            when created_date >= {{ add_days('as_of_date', -90) }} then 1 else 0\n",
         "            when created_date >= {{ add_days('as_of_date', -60) }} then 1 else 0\n",
     )
-    run = _build_and_compare(project, warehouse_copy, tmp_path)
+    # what an analytics engineer runs after editing a model: it and everything downstream
+    run = _build_and_compare(project, warehouse_copy, tmp_path, ("-s", SELECTED))
     assert "int_tickets_as_of" in _rebuild_line(run)
 
 
@@ -143,7 +151,10 @@ def test_nothing_changed_rewrites_no_row(warehouse_copy, tmp_path):
 
     # a manual --full-refresh keeps working: every row rewritten
     again = run_dbt(
-        ["build", "--full-refresh"], warehouse_copy, tmp_path / "target", project_dir=project
+        ["run", "-s", "int_tickets_as_of", "--full-refresh"],
+        warehouse_copy,
+        tmp_path / "target",
+        project_dir=project,
     )
     assert again.result.success, again.log[-3000:]
     assert _rows_still_marked(warehouse_copy) == 0

@@ -196,7 +196,8 @@ def test_a_feature_added_where_it_is_computed_reaches_the_training_set(tmp_path)
     warehouse = tmp_path / "warehouse.duckdb"
     write_raw_fixture(warehouse)
 
-    run = run_dbt(["build"], warehouse, tmp_path / "target", project_dir=project)
+    # `run`: the models with their contracts (the data tests run in test_dbt_build.py)
+    run = run_dbt(["run"], warehouse, tmp_path / "target", project_dir=project)
 
     assert run.result.success, run.log[-3000:]
     columns = _columns(warehouse, "features", "training_set")
