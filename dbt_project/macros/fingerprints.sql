@@ -43,6 +43,17 @@
 {%- endmacro %}
 
 
+{#- the fingerprints computed in this run, kept on dbt's graph (one object per invocation):
+    `is_incremental()` is asked several times per model, and hashing the upstream graph with
+    its macros each time would cost seconds per run -#}
+{% macro fingerprint_memo() -%}
+    {%- if 'churn_fingerprints' not in graph -%}
+        {%- do graph.update({'churn_fingerprints': {}}) -%}
+    {%- endif -%}
+    {{ return(graph['churn_fingerprints']) }}
+{%- endmacro %}
+
+
 {#- md5 of what defines the rows of a model node: see the header. `memo` (a dict) keeps the
     fingerprint of each node already visited, so shared ancestors are hashed once. -#}
 {% macro node_fingerprint(unique_id, memo) -%}
@@ -105,7 +116,7 @@
     {%- if stored is none -%}
         {{ return('no fingerprint kept with its table') }}
     {%- endif -%}
-    {%- if stored != node_fingerprint(node.unique_id, {}) -%}
+    {%- if stored != node_fingerprint(node.unique_id, fingerprint_memo()) -%}
         {{ return('its SQL or the SQL it reads changed since its table was built') }}
     {%- endif -%}
     {{ return(none) }}
@@ -165,7 +176,7 @@
         insert into {{ store }} (model, fingerprint, recorded_at)
         values (
             '{{ model.name }}',
-            '{{ node_fingerprint(model.unique_id, {}) }}',
+            '{{ node_fingerprint(model.unique_id, fingerprint_memo()) }}',
             {{ dbt.current_timestamp() }}
         )
     {%- else -%}
