@@ -112,7 +112,13 @@
     {%- if relation is none -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- set stored = stored_fingerprints([node.name]).get(node.name) -%}
+    {#- read once per model and run (announce_full_rebuilds reads all selected ones in one
+        query): is_incremental() asks several times, always before the model's post-hook -#}
+    {%- set known = fingerprint_memo() -%}
+    {%- if ('stored:' ~ node.name) not in known -%}
+        {%- do known.update({'stored:' ~ node.name: stored_fingerprints([node.name]).get(node.name)}) -%}
+    {%- endif -%}
+    {%- set stored = known['stored:' ~ node.name] -%}
     {%- if stored is none -%}
         {{ return('no fingerprint kept with its table') }}
     {%- endif -%}
@@ -150,6 +156,16 @@
             ~ ', recorded_at ' ~ dbt.type_timestamp() ~ ')'
         ) -%}
         {%- if not flags.FULL_REFRESH -%}
+            {%- set selected = [] -%}
+            {%- for node in graph.nodes.values()
+                if node.resource_type == 'model' and node.config.materialized == 'incremental'
+                and node.unique_id in selected_resources -%}
+                {%- do selected.append(node.name) -%}
+            {%- endfor -%}
+            {%- set found = stored_fingerprints(selected) -%}
+            {%- for name in selected -%}
+                {%- do fingerprint_memo().update({'stored:' ~ name: found.get(name)}) -%}
+            {%- endfor -%}
             {%- set rebuilt = [] -%}
             {%- for node in graph.nodes.values()
                 if node.resource_type == 'model' and node.config.materialized == 'incremental'
