@@ -1,31 +1,92 @@
 """The Prefect flows: one per job, plus `weekly` that composes them in order.
 
 Flows only wire `flows.jobs` with retries on what may be transient (a source or the MLflow
-store briefly down). `as_of` is explicit; a scheduled run without one takes its own scheduled
-date (Prefect's runtime), never the wall clock.
+store briefly down). `as_of` is explicit; a scheduled run without one takes the local date
+it was scheduled for, in its schedule's time zone; any other run without one fails.
 """
 
 from __future__ import annotations
 
 from datetime import date
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 
 from flows import jobs
 from flows.common import is_transient
 from warehouse.settings import get_settings
 
+if TYPE_CHECKING:
+    from prefect.client.schemas.objects import FlowRun
+
+AS_OF_EXAMPLE = "as_of=2026-01-05"
+
+
+class AsOfRequired(ValueError):
+    """A run that no schedule created has no date of its own: the caller must give one."""
+
+    def __init__(self, reason: str = "a manual run or a call outside a scheduled run") -> None:
+        super().__init__(f"as_of is required for {reason}: pass the date, e.g. {AS_OF_EXAMPLE}")
+
 
 def resolve_as_of(as_of: date | None) -> date:
-    """The explicit date, or the scheduled date of this flow run (deployments)."""
+    """The explicit date, or, for a run a deployment schedule created, its local date.
+
+    A scheduled run's date is the day it was scheduled for on the schedule's own clock: the
+    Monday 02:00 Asia/Tokyo scoring run (Sunday 17:00 UTC) scores Monday. Anything else
+    without a date fails (AsOfRequired) rather than guess from the wall clock: outside a run
+    Prefect's `scheduled_start_time` is now(), and a manual run's is the moment it was made.
+    """
     if as_of is not None:
         return as_of
-    from prefect.runtime import flow_run
+    from prefect.context import FlowRunContext
 
-    scheduled = flow_run.scheduled_start_time
-    if scheduled is None:
-        raise ValueError("as_of is required outside a scheduled deployment run")
-    return scheduled.date()
+    context = FlowRunContext.get()
+    run = context.flow_run if context is not None else None
+    if run is None or not _created_by_schedule(run):
+        raise AsOfRequired()
+    if run.expected_start_time is None:
+        raise AsOfRequired("a scheduled run without a scheduled time")
+    zone = _schedule_timezone(run)
+    scheduled = run.expected_start_time.astimezone(ZoneInfo(zone))
+    day = scheduled.date()
+    get_run_logger().info(
+        "as_of %s: the run scheduled for %s %s", day, scheduled.strftime("%Y-%m-%d %H:%M"), zone
+    )
+    return day
+
+
+def _created_by_schedule(run: FlowRun) -> bool:
+    """Whether Prefect's scheduler made this run (and not a person, an API call or a trigger).
+
+    The scheduler marks its runs `auto_scheduled` and records the schedule as their creator;
+    a manual run (UI, `prefect deployment run`, `run_deployment`) has neither, although its
+    `scheduled_start_time` looks the same.
+    """
+    by_schedule = run.created_by is not None and run.created_by.type == "SCHEDULE"
+    return run.deployment_id is not None and (run.auto_scheduled or by_schedule)
+
+
+def _schedule_timezone(run: FlowRun) -> str:
+    """The IANA time zone of the deployment schedule that created `run`.
+
+    Read from the Prefect API (server or Cloud alike), not from this process's environment:
+    the zone that matters is the one the scheduler computed the run's time in, stored on the
+    deployment when it was deployed (`timezone: {{ $CHURN_TIMEZONE }}` is resolved then, on
+    the deploying machine). The worker running the flow may sit elsewhere, with another
+    CHURN_TIMEZONE or none. The run names its schedule (`created_by.id`); if that schedule
+    is gone, the deployment's schedules still answer when they agree on one zone.
+    """
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        schedules = client.read_deployment(run.deployment_id).schedules
+    own = [s for s in schedules if run.created_by is not None and s.id == run.created_by.id]
+    zones = {getattr(s.schedule, "timezone", None) or "UTC" for s in own or schedules}
+    if len(zones) != 1:
+        raise AsOfRequired("a scheduled run whose schedule's time zone is not known")
+    return zones.pop()
 
 
 def transient(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect's retry hook
