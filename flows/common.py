@@ -8,6 +8,7 @@ from contextlib import contextmanager
 
 from flows.alerts import Alert, AlertDeliveryError, send
 from flows.metrics import JobMetrics, job_metrics
+from warehouse.redaction import redact
 from warehouse.settings import Settings, get_settings
 
 log = logging.getLogger("churn.flows")
@@ -71,6 +72,6 @@ def job(step: str, settings: Settings | None = None) -> Iterator[JobMetrics]:
         if _will_retry(exc):
             log.warning("churn job '%s' failed, will retry: %s", step, exc)
         else:
-            lines = (str(exc)[:500],)
+            lines = (redact(str(exc))[:500],)
             notify(Alert("job_failed", "critical", f"churn job '{step}' failed", lines), settings)
         raise StepFailed(step, exc) from exc
