@@ -3,11 +3,18 @@
 Aliases (`champion`, `challenger`) replace the deprecated stages; a missing alias is a
 normal state (no champion yet) and comes back as None, while an unreachable store is a
 ModelError raised before any work is done.
+
+An alias move spans MLflow and the warehouse, so it is not one transaction. While one is in
+flight the registered model carries a pending mark (tag `alias_move_pending`) naming the
+version the alias pointed to before; `alias_version` answers with that version until the
+move is recorded, so scoring and serving never see a move that may still be undone.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,11 +22,14 @@ from pathlib import Path
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from models_ml.errors import ModelError
+from models_ml.errors import ModelError, VersionError
 from models_ml.features import FeatureSchema
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+PENDING_TAG = "alias_move_pending"
+ACCEPTED_VERSIONS = "a registered version number such as 3 (also written 03 or v3)"
+_VERSION = re.compile(r"[vV]?([0-9]+)")
 
 
 @dataclass(frozen=True)
@@ -33,6 +43,18 @@ class LoadedModel:
     schema: FeatureSchema
 
 
+def _follow_moved_store(tracking_uri: str) -> None:
+    """A local SQLite store keeps its artifacts beside it (`<data dir>/mlartifacts`): when the
+    folder was moved or restored elsewhere, its recorded places are pointed here first."""
+    from models_ml.tracking import ARTIFACTS_DIR, follow_store_at
+
+    if not tracking_uri.startswith("sqlite:///"):
+        return
+    db = Path(tracking_uri.removeprefix("sqlite:///"))
+    if db.is_file() and (db.parent / ARTIFACTS_DIR).is_dir():
+        follow_store_at(db, db.parent / ARTIFACTS_DIR)
+
+
 def connect(tracking_uri: str):
     """An MlflowClient on `tracking_uri` (tracking and registry), checked to answer."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -40,6 +62,7 @@ def connect(tracking_uri: str):
     import mlflow
     from mlflow import MlflowClient
 
+    _follow_moved_store(tracking_uri)
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
@@ -76,7 +99,21 @@ def _unreachable(uri: str, exc: BaseException) -> ModelError:
 
 
 def alias_version(client, name: str, alias: str):
-    """The ModelVersion behind `name@alias`, or None when the model or alias does not exist."""
+    """The ModelVersion behind `name@alias` as last recorded, or None when the model or alias
+    does not exist.
+
+    While a move of this alias is in flight (see the module docstring) this is the version
+    it replaces, so a reader never uses a version whose promotion may still be undone.
+    """
+    plan = pending_move(client, name)
+    if plan is not None and plan.get("alias") == alias:
+        before = plan.get("from")
+        return None if before is None else client.get_model_version(name, str(before))
+    return alias_target(client, name, alias)
+
+
+def alias_target(client, name: str, alias: str):
+    """Where `name@alias` points in MLflow right now, in flight or not (None when unset)."""
     from mlflow.exceptions import MlflowException
 
     try:
@@ -87,10 +124,96 @@ def alias_version(client, name: str, alias: str):
         raise
 
 
+def pending_move(client, name: str) -> dict | None:
+    """The plan of the alias move in flight on `name` (None when there is none)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        tags = client.get_registered_model(name).tags or {}
+    except MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
+            return None
+        raise
+    text = tags.get(PENDING_TAG)
+    if not text:
+        return None
+    try:
+        plan = json.loads(text)
+    except ValueError:
+        return None  # not a mark this package wrote
+    return plan if isinstance(plan, dict) and "alias" in plan else None
+
+
+def parse_version(text: str | int) -> int:
+    """The version number a person wrote: "2", "02" and "v2" are version 2.
+
+    "latest" is refused rather than resolved: it names whatever was registered last (often a
+    rejected challenger), and a promotion must say which model it makes champion. So are
+    0, negative numbers and anything that is not a whole number. Whether the version is
+    registered is checked against the registry by `registered_version`.
+    """
+    if isinstance(text, int) and not isinstance(text, bool):
+        number, shown = text, str(text)
+    else:
+        shown = " ".join(str(text).split())
+        match = _VERSION.fullmatch(shown)
+        if shown.lower() == "latest":
+            raise VersionError(
+                "'latest' is not accepted as a model version: it names whatever was registered "
+                "last, which may be a rejected challenger",
+                f"give {ACCEPTED_VERSIONS}; registered versions are listed in the MLflow UI",
+            )
+        if match is None:
+            if len(shown) > 40:
+                shown = shown[:37] + "..."
+            raise VersionError(f"{shown!r} is not a model version", f"give {ACCEPTED_VERSIONS}")
+        number = int(match.group(1))
+    if number < 1:
+        raise VersionError(
+            f"{shown!r} is not a model version: versions start at 1", f"give {ACCEPTED_VERSIONS}"
+        )
+    return number
+
+
+def registered_versions(client, name: str) -> list[int]:
+    """Every version number registered under `name`, ascending ([] when none)."""
+    quoted = name.replace("'", "\\'")
+    found = client.search_model_versions(f"name = '{quoted}'")
+    return sorted(int(mv.version) for mv in found if mv.name == name)
+
+
+def registered_version(client, name: str, version: str | int):
+    """The ModelVersion `version` of `name`, checked to exist and be ready to load."""
+    from mlflow.exceptions import MlflowException
+
+    number = parse_version(version)
+    try:
+        mv = client.get_model_version(name, str(number))
+    except MlflowException as exc:
+        if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
+            raise
+        known = registered_versions(client, name)
+        listed = ", ".join(map(str, known))
+        raise VersionError(
+            f"{name} has no version {number}",
+            f"give one of the registered versions: {listed}"
+            if known
+            else "train one first with `churn train --as-of YYYY-MM-DD`",
+        ) from exc
+    status = str(getattr(mv, "status", "READY") or "READY")
+    if status != "READY":
+        raise VersionError(
+            f"{name} version {number} is not ready to use (status {status})",
+            "wait for its registration to finish, or pick another version",
+        )
+    return mv
+
+
 def load_version(client, name: str, version: str) -> LoadedModel:
     """Load one registered version with the feature schema stored in its metadata."""
     import mlflow
 
+    version = str(parse_version(version))  # "02" and 2 load version 2; "latest" never
     uri = f"models:/{name}/{version}"
     try:
         info = mlflow.models.get_model_info(uri)
