@@ -7,6 +7,7 @@ version, so a new publish shows up on the next rerun.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -35,6 +36,19 @@ def settings() -> Settings:
 @st.cache_data(ttl=600, show_spinner=False, max_entries=64)
 def _read(path: str, version: int, table: str) -> pd.DataFrame | None:
     return read_app_table(table, path=Path(path))
+
+
+# every ASCII punctuation CommonMark lets a backslash escape, and that Streamlit gives a
+# meaning (links, images, emphasis, :color[...] and :emoji: directives, $math$, HTML)
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$&=\"'])")
+
+
+def md(value: object) -> str:
+    """Text from the data (company names, owners, reasons) for an element that renders
+    Markdown (subheader, caption, success, help): shown literally, one line, so a name such
+    as `[click](http://evil)` or `![x](http://evil/x.png)` is never a link or an image."""
+    flat = " ".join(str(value).split())
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", flat)
 
 
 def snapshot_version(path: Path) -> int | None:

@@ -58,6 +58,7 @@ def event_pages_api(settings: Settings, created_gte: int) -> Iterator[Page]:
         timeout=settings.ingestion_http_timeout_seconds,
         max_retries=settings.ingestion_http_max_retries,
         backoff=settings.ingestion_http_backoff_seconds,
+        base_url=settings.stripe_base_url,  # the Bearer key never leaves this host
     )
     params: dict[str, Any] = {"limit": PAGE_LIMIT}
     if created_gte:

@@ -89,6 +89,7 @@ def _client(settings: Settings) -> HttpClient:
         timeout=settings.ingestion_http_timeout_seconds,
         max_retries=settings.ingestion_http_max_retries,
         backoff=settings.ingestion_http_backoff_seconds,
+        base_url=settings.zendesk_base_url,
     )
 
 
@@ -112,7 +113,7 @@ def ticket_pages_api(settings: Settings, start_time: int) -> Iterator[Page]:
 
 
 def organization_pages_api(settings: Settings) -> Iterator[Page]:
-    """Walk the organizations list following `next_page`."""
+    """Walk the organizations list following `next_page`, on the configured host only."""
     base = (settings.zendesk_base_url or "").rstrip("/")
     url: str | None = base + ORGS_ENDPOINT
     client = _client(settings)
@@ -124,6 +125,8 @@ def organization_pages_api(settings: Settings) -> Iterator[Page]:
             yield api_page(SOURCE, f"{ORGS_ENDPOINT} page {number}", page, "organizations")
             next_page = page.get("next_page")
             url = urljoin(base + "/", next_page) if next_page else None
+            if url:  # the Basic credentials go wherever we follow: only to our host
+                client.check_origin(url, f"next_page of {ORGS_ENDPOINT} page {number}")
     finally:
         client.close()
 

@@ -10,12 +10,14 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from models_ml.config import MLConfig
 from serving.config import ServingConfig
-from serving.errors import install_handlers
+from serving.errors import UnexpectedErrorMiddleware, install_handlers
+from serving.limits import BodyLimitMiddleware
 from serving.metrics import Metrics, MetricsMiddleware
 from serving.model_holder import ModelHolder, Served
 from serving.openapi import install_openapi
@@ -33,6 +35,7 @@ from serving.schemas import (
 )
 from serving.security import require_api_key
 from serving.snapshots import SnapshotCache
+from warehouse.redaction import public
 from warehouse.settings import Settings, get_settings
 
 DESCRIPTION = """Churn probability, risk tier and the three drivers of one customer or many.
@@ -40,7 +43,10 @@ DESCRIPTION = """Churn probability, risk tier and the three drivers of one custo
 A customer id is scored from `features.customer_features` (latest snapshot, or `as_of_date`)
 exactly as batch scoring scores it; a `features` payload must carry every input of the served
 model (see `GET /model`). Unseen categories are scored as batch does (they weigh nothing).
-Errors share one body (`ErrorResponse`) whose `fields` name what is wrong."""
+Errors share one body (`ErrorResponse`) whose `fields` name what is wrong (at most 20 listed,
+each text cut at 200 characters). A request body over the size limit (4 MiB by default) is
+refused with 413. When an API key is configured, this document and /docs and /redoc need it
+too; /health and /metrics stay open."""
 
 
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -48,6 +54,7 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         401: "API key missing (CHURN_API_KEY is set)",
         403: "API key wrong",
         404: "unknown customer, or no snapshot at that as_of_date",
+        413: "request body over the size limit",
         422: "invalid request: the fields name each problem",
         503: "no model loaded, or the warehouse is locked by a writer (Retry-After)",
     }
@@ -89,22 +96,44 @@ def create_app(
         finally:
             holder.stop()
 
+    # the documents are routes of our own below, so the API key rule guards them like /model
     app = FastAPI(
-        title="churn scoring API", version="1", description=DESCRIPTION, lifespan=lifespan
+        title="churn scoring API",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.holder = holder
     app.state.snapshots = snapshots
     install_handlers(app)
     install_openapi(app, holder, cfg.allow_extra_features, settings.api_key is not None)
+    # last added runs first: metrics see every answer, 413s and last-resort 500s included
+    app.add_middleware(UnexpectedErrorMiddleware)
+    app.add_middleware(BodyLimitMiddleware, limit=serving.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     guarded = [Depends(require_api_key)]
+
+    @app.get("/openapi.json", dependencies=guarded, include_in_schema=False)
+    def openapi_document() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", dependencies=guarded, include_in_schema=False)
+    def swagger() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - docs")
+
+    @app.get("/redoc", dependencies=guarded, include_in_schema=False)
+    def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url="/openapi.json", title=f"{app.title} - ReDoc")
 
     @app.post(
         "/predict",
         response_model=Prediction,
         dependencies=guarded,
-        responses=_errors(401, 403, 404, 422, 503),
+        responses=_errors(401, 403, 404, 413, 422, 503),
         summary="Score one customer (by id) or one feature payload",
     )
     def predict(body: PredictRequest) -> Prediction:
@@ -116,7 +145,7 @@ def create_app(
         "/predict/batch",
         response_model=BatchResponse,
         dependencies=guarded,
-        responses=_errors(401, 403, 404, 422, 503),
+        responses=_errors(401, 403, 404, 413, 422, 503),
         summary="Score up to 1000 requests; any invalid item refuses the batch",
     )
     def predict_batch(body: BatchRequest) -> BatchResponse:
@@ -158,7 +187,7 @@ def create_app(
             status="ok" if served else "unavailable",
             model=_info(served) if served else None,
             checked_at=holder.checked_at,
-            problem=holder.problem,
+            problem=None if holder.problem is None else public(holder.problem),
         )
         if served is None:
             return JSONResponse(body.model_dump(mode="json"), status_code=503)

@@ -4,7 +4,8 @@ seconds and, when it moved, loads the new version and swaps one immutable refere
 A request reads `holder.served` once and uses that object to the end, so a swap never
 changes the model under a request in flight. A store that cannot be reached keeps the last
 loaded version serving (and says so in /health); an alias that was removed stops serving
-(503), because removing the champion is a deliberate act.
+(503), because removing the champion is a deliberate act. `problem` never holds a
+credential: the tracking URI in an MLflow error is masked before it is kept or logged.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from datetime import UTC, datetime
 from models_ml.errors import ModelError
 from models_ml.registry import LoadedModel, alias_version, connect, load_version
 from serving.errors import ModelUnavailable
+from warehouse.redaction import redact
 
 log = logging.getLogger("serving")
 
@@ -77,7 +79,7 @@ class ModelHolder:
             try:
                 return self._refresh()
             except Exception as exc:  # the store is down: keep serving what we have
-                self.problem = f"cannot check {self.model_name}@{self.alias}: {exc}"
+                self.problem = redact(f"cannot check {self.model_name}@{self.alias}: {exc}")
                 log.warning(self.problem)
                 return False
             finally:
@@ -101,7 +103,7 @@ class ModelHolder:
             try:
                 loaded = load_version(client, self.model_name, str(mv.version))
             except ModelError as exc:
-                self.problem = str(exc)
+                self.problem = redact(exc)
                 log.error("keeping version %s: %s", current and current.loaded.version, exc)
                 return False
         served = Served(loaded, self.alias, datetime.now(UTC))
@@ -116,7 +118,7 @@ class ModelHolder:
         try:
             self.warm(served)  # type: ignore[misc]
         except Exception as exc:  # a cold cache is slower, not wrong
-            log.warning("could not warm version %s: %s", served.loaded.version, exc)
+            log.warning("could not warm version %s: %s", served.loaded.version, redact(exc))
 
     def start(self, poll_seconds: float) -> None:
         """Load now, warm in the background, then follow the alias every `poll_seconds`."""

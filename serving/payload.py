@@ -54,12 +54,18 @@ def check_payload(
 
 
 def _problem(value: Any, kind: str) -> str | None:
+    """What is wrong with one value of a `kind` input (None when nothing); never echoes it."""
     if value is None:
         return None
     if kind == "numeric":
         if isinstance(value, bool) or not isinstance(value, int | float):
             return f"expected a number or null, got {type(value).__name__}"
-        if not math.isfinite(float(value)) or abs(float(value)) > MAX_ABS:
+        # an int is compared as an int: one of 400 digits does not even convert to float
+        if isinstance(value, int):
+            in_range = abs(value) <= MAX_ABS
+        else:
+            in_range = math.isfinite(value) and abs(value) <= MAX_ABS
+        if not in_range:
             return f"expected a finite number within +/-{MAX_ABS:g}"
     elif kind == "boolean":
         if not isinstance(value, bool):

@@ -7,7 +7,7 @@ from __future__ import annotations
 from models_ml.config import MLConfig
 from serving.compute import request_threads
 from serving.config import ServingConfig
-from serving.errors import InvalidRequest, NotFound, field_error
+from serving.errors import InvalidRequest, NotFound, field_error, field_names
 from serving.model_holder import ModelHolder
 from serving.payload import check_payload, score_payloads
 from serving.schemas import FieldError, Prediction, PredictRequest
@@ -74,8 +74,7 @@ class Predictor:
                 source="warehouse",
             )
         if missing:
-            names = ", ".join(f.field for f in missing)
-            raise NotFound(f"customers without an active snapshot: {names}", missing)
+            raise NotFound(f"customers without an active snapshot: {field_names(missing)}", missing)
         return [p for p in out if p is not None]
 
     def _check(self, items: list[PredictRequest], where: list[str], schema) -> None:
@@ -86,6 +85,4 @@ class Predictor:
             elif item.customer_id is None:
                 errors.append(field_error(f"{at}customer_id", "required when no features"))
         if errors:
-            raise InvalidRequest(
-                "invalid request: " + ", ".join(e.field for e in errors[:10]), errors
-            )
+            raise InvalidRequest(f"invalid request: {field_names(errors)}", errors)

@@ -1,7 +1,9 @@
 """The optional API key: when CHURN_API_KEY is set, scoring routes need `X-API-Key`.
 
 401 when the header is missing, 403 when it is wrong; compared in constant time. /health and
-/metrics stay open for probes and scrapers (they reveal no customer data).
+/metrics stay open for probes and scrapers (they reveal no customer data). /openapi.json,
+/docs and /redoc follow the rule of /model: the document lists every input of the served
+model, which is what /model guards.
 """
 
 from __future__ import annotations

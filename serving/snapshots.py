@@ -5,11 +5,18 @@
 The warehouse is read through short-lived read-only connections, only when the file changed
 (its size and mtime, and its WAL's): a request never holds the file. When a writer locks it,
 a snapshot already scored keeps answering; one that is not is a 503 with Retry-After.
+
+The cache is bounded by memory, not by a count of dates (`CHURN_SERVE_CACHE_BYTES`): a
+snapshot's size is its features frame plus its scored rows, which differ by orders of
+magnitude between a demo and a million customers. Least recently used entries go first; the
+snapshot that answers the current request stays even when it alone exceeds the budget.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -28,6 +35,7 @@ from serving.config import ServingConfig
 from serving.errors import ModelUnavailable, NotFound, WarehouseUnavailable, field_error
 from serving.model_holder import Served
 from warehouse import WarehouseError, get_warehouse
+from warehouse.redaction import redact
 from warehouse.settings import Settings
 
 log = logging.getLogger("serving")
@@ -46,6 +54,8 @@ class ScoredSnapshot:
     signature: tuple
     features: pd.DataFrame
     rows: dict[str, Row]
+    features_bytes: int
+    rows_bytes: int
 
 
 def file_signature(path: Path) -> tuple:
@@ -58,6 +68,26 @@ def file_signature(path: Path) -> tuple:
         except FileNotFoundError:
             parts += [None, None]
     return tuple(parts)
+
+
+def frame_bytes(frame: pd.DataFrame) -> int:
+    """Memory of a frame, text included."""
+    return int(frame.memory_usage(index=True, deep=True).sum())
+
+
+def rows_bytes(rows: dict[str, Row], sample: int = 500) -> int:
+    """Memory of scored rows, measured on a sample and scaled (measuring a million rows
+    would cost more than scoring them)."""
+    if not rows:
+        return sys.getsizeof(rows)
+    per_row = [
+        sys.getsizeof(cid)
+        + sys.getsizeof(row)
+        + sum(sys.getsizeof(part) for part in row)
+        + sum(sys.getsizeof(d) for d in row[3])
+        for cid, row in itertools.islice(rows.items(), sample)
+    ]
+    return int(sys.getsizeof(rows) + sum(per_row) / len(per_row) * len(rows))
 
 
 def _rows(frame: pd.DataFrame) -> dict[str, Row]:
@@ -76,7 +106,7 @@ def _rows(frame: pd.DataFrame) -> dict[str, Row]:
 
 
 class SnapshotCache:
-    """Scored snapshots, LRU-bounded, refreshed when the warehouse file changes."""
+    """Scored snapshots in a byte budget (LRU), refreshed when the warehouse file changes."""
 
     def __init__(self, settings: Settings, cfg: MLConfig, serving: ServingConfig) -> None:
         self.settings = settings
@@ -84,7 +114,8 @@ class SnapshotCache:
         self.serving = serving
         self._snapshots: OrderedDict[tuple[date, str], ScoredSnapshot] = OrderedDict()
         self._latest: tuple[tuple, date] | None = None
-        self._features: dict[date, tuple[tuple, pd.DataFrame]] = {}
+        # as_of -> (file signature, features, their bytes), oldest first
+        self._features: OrderedDict[date, tuple[tuple, pd.DataFrame, int]] = OrderedDict()
         self._lock = threading.Lock()  # the dict
         self._build = threading.Lock()  # one warehouse read + scoring at a time
 
@@ -142,22 +173,25 @@ class SnapshotCache:
             cached = self._snapshots.get(key)
             if cached is not None and cached.signature == sig:
                 return cached
-            features = self._features_at(as_of, sig, at)
+            features, nbytes = self._features_at(as_of, sig, at)
             if cached is not None and (
                 cached.features is features or cached.features.equals(features)
             ):
-                snapshot = ScoredSnapshot(as_of, key[1], sig, features, cached.rows)
+                snapshot = ScoredSnapshot(
+                    as_of, key[1], sig, features, cached.rows, nbytes, cached.rows_bytes
+                )
             else:
-                snapshot = self._score(served, features, as_of, sig)
+                snapshot = self._score(served, features, nbytes, as_of, sig)
             self._put(key, snapshot)
             return snapshot
 
-    def _features_at(self, as_of: date, sig: tuple, at: str) -> pd.DataFrame:
-        """Features at `as_of`: re-read when the file changed; while a writer locks it, the
-        last consistent read (any model version scores the same features)."""
+    def _features_at(self, as_of: date, sig: tuple, at: str) -> tuple[pd.DataFrame, int]:
+        """Features at `as_of` and their bytes: re-read when the file changed; while a writer
+        locks it, the last consistent read (any model version scores the same features)."""
         known = self._features.get(as_of)
         if known is not None and known[0] == sig:
-            return known[1]
+            self._features.move_to_end(as_of)
+            return known[1], known[2]
         for attempt in range(READ_ATTEMPTS):
             try:
                 frame = self._read(as_of, at)
@@ -166,15 +200,18 @@ class SnapshotCache:
                 if attempt + 1 < READ_ATTEMPTS:
                     time.sleep(READ_BACKOFF_SECONDS)
                 elif known is not None:
-                    return known[1]
+                    return known[1], known[2]
                 else:
                     raise
         if known is not None and known[1].equals(frame):
             frame = known[1]  # same rows: keep the object, so scored snapshots stay valid
-        self._features[as_of] = (sig, frame)
-        while len(self._features) > self.serving.snapshots_cached:
-            self._features.pop(next(iter(self._features)))
-        return frame
+        reused = known is not None and frame is known[1]
+        entry = (sig, frame, known[2] if reused else frame_bytes(frame))  # type: ignore[index]
+        with self._lock:
+            self._features[as_of] = entry
+            self._features.move_to_end(as_of)
+            self._evict((as_of, None))
+        return frame, entry[2]
 
     def _read(self, as_of: date, at: str) -> pd.DataFrame:
         try:
@@ -189,7 +226,9 @@ class SnapshotCache:
                 ) from exc
             raise ModelUnavailable(str(exc)) from exc
 
-    def _score(self, served: Served, features: pd.DataFrame, as_of: date, sig: tuple):
+    def _score(
+        self, served: Served, features: pd.DataFrame, nbytes: int, as_of: date, sig: tuple
+    ) -> ScoredSnapshot:
         started = datetime.now(UTC)
         try:
             with request_threads(self.serving.threads):
@@ -206,20 +245,53 @@ class SnapshotCache:
             served.loaded.version,
             seconds,
         )
-        return ScoredSnapshot(as_of, served.loaded.version, sig, features, _rows(frame))
+        rows = _rows(frame)
+        return ScoredSnapshot(
+            as_of, served.loaded.version, sig, features, rows, nbytes, rows_bytes(rows)
+        )
 
     def _put(self, key: tuple[date, str], snapshot: ScoredSnapshot) -> None:
         with self._lock:
             self._snapshots[key] = snapshot
             self._snapshots.move_to_end(key)
-            while len(self._snapshots) > self.serving.snapshots_cached:
-                self._snapshots.popitem(last=False)
+            if snapshot.as_of in self._features:
+                self._features.move_to_end(snapshot.as_of)
+            self._evict(key)
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held: each features frame once (snapshots share them) plus scored rows."""
+        frames = {id(s.features): s.features_bytes for s in self._snapshots.values()}
+        frames.update({id(frame): n for _, frame, n in self._features.values()})
+        return sum(frames.values()) + sum(s.rows_bytes for s in self._snapshots.values())
+
+    def cached(self) -> list[tuple[date, str]]:
+        """(as_of, model version) of the scored snapshots held, least recently used first."""
+        return list(self._snapshots)
+
+    def _evict(self, keep: tuple[date, str | None]) -> None:
+        """Drop least recently used entries until the cache fits `cache_bytes`; never the
+        snapshot `keep` nor the features it is scored from. Call with `_lock` held."""
+        while self.nbytes > self.serving.cache_bytes:
+            scored = {k[0] for k in self._snapshots}
+            spare = next((d for d in self._features if d != keep[0] and d not in scored), None)
+            if spare is not None:  # features no snapshot uses: cheapest to lose
+                del self._features[spare]
+                continue
+            old = next((k for k in self._snapshots if k != keep), None)
+            if old is None:
+                return
+            del self._snapshots[old]
+            if old[0] != keep[0] and all(k[0] != old[0] for k in self._snapshots):
+                self._features.pop(old[0], None)
 
     def _busy(self, exc: BaseException) -> WarehouseUnavailable:
+        """503 naming the problem, not the machine: DuckDB's lock error holds the file's
+        path, the writer's interpreter and its PID, which only the server log gets."""
         seconds = self.serving.retry_after_seconds
+        log.warning("warehouse read refused (%s: %s)", type(exc).__name__, redact(exc))
         return WarehouseUnavailable(
-            f"the warehouse cannot be read right now ({exc}); another process may be writing "
-            f"it: retry in {seconds} s",
+            f"the warehouse is busy: a job is writing it; retry in {seconds} s",
             headers={"Retry-After": str(seconds)},
         )
 

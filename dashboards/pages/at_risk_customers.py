@@ -33,6 +33,7 @@ from dashboards.data import (
     TIER_COLORS,
     TIERS,
     load,
+    md,
     money,
     pct,
     published_caption,
@@ -50,7 +51,7 @@ customers = require(
 cutoffs = load("risk_tier_cutoffs")
 as_of = pd.Timestamp(customers["as_of_date"].max())
 st.caption(
-    f"Scores of Monday {as_of:%Y-%m-%d} · model v{customers['model_version'].iloc[0]} · "
+    f"Scores of Monday {as_of:%Y-%m-%d} · model v{md(customers['model_version'].iloc[0])} · "
     + published_caption()
 )
 st.caption(tier_definition(cutoffs, as_of))
@@ -148,12 +149,13 @@ labels = {
 }
 chosen = st.selectbox("Customer", list(labels), format_func=labels.__getitem__, key="customer_pick")
 row = customers[customers["customer_id"] == chosen].iloc[0]
-st.subheader(f"{row['company_name']} · {row['customer_id']}")
+# names and labels from the CRM are data, not Markdown: md() shows them literally
+st.subheader(f"{md(row['company_name'])} · {md(row['customer_id'])}")
 st.caption(
-    f"Owner {row['account_owner']} · {row['plan']} plan · {row['industry']} · "
-    f"{row['contract_type']} contract · renews in {row['days_to_renewal']:.0f} days"
+    f"Owner {md(row['account_owner'])} · {md(row['plan'])} plan · {md(row['industry'])} · "
+    f"{md(row['contract_type'])} contract · renews in {row['days_to_renewal']:.0f} days"
     if pd.notna(row.get("days_to_renewal"))
-    else f"Owner {row['account_owner']} · {row['plan']} plan · {row['industry']}"
+    else f"Owner {md(row['account_owner'])} · {md(row['plan'])} plan · {md(row['industry'])}"
 )
 m1, m2, m3, m4 = st.columns(4)
 m1.metric(
@@ -194,7 +196,9 @@ left, right = st.columns([3, 2])
 with right:
     st.markdown("**Why this score**")
     drivers = top_drivers(row)
-    st.markdown("\n".join(f"{i}. {d}" for i, d in enumerate(drivers, 1)) or "No drivers recorded.")
+    st.markdown(
+        "\n".join(f"{i}. {md(d)}" for i, d in enumerate(drivers, 1)) or "No drivers recorded."
+    )
 
 history = load("customer_risk_history")
 history = (
@@ -303,10 +307,11 @@ if submitted:
     try:
         saved = record_action(action, settings(), known_customers=set(customers["customer_id"]))
     except ActionInvalid as exc:
-        st.error("Not saved: " + " ".join(exc.problems))
+        st.error("Not saved: " + md(" ".join(exc.problems)))
     else:
         st.session_state[id_key] = new_action_id()
         st.success(
-            f"Saved {action_type.replace('_', ' ')} for {row['company_name']} ({saved}). It "
-            "reaches the features and the save rate after the next ingest and dbt build."
+            f"Saved {action_type.replace('_', ' ')} for {md(row['company_name'])} "
+            f"({md(saved)}). It reaches the features and the save rate after the next ingest "
+            "and dbt build."
         )

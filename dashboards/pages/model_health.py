@@ -7,7 +7,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboards.data import load, pct, published_caption, settings, setup_help
+from dashboards.data import load, md, pct, published_caption, settings, setup_help
 
 STATUS_COLORS = {"ok": "green", "warning": "orange", "severe": "red", "not checked": "gray"}
 MIN_ROC_AUC = 0.70  # the outcomes job alerts below this ROC-AUC (flows.jobs.outcomes_job)
@@ -24,7 +24,7 @@ if pd.isna(row.get("champion_version")):
 
 since = pd.Timestamp(row["champion_since"])
 c1, c2, c3, c4 = st.columns(4)
-c1.metric("Champion", f"v{row['champion_version']}", help=str(row.get("champion_reason") or ""))
+c1.metric("Champion", f"v{row['champion_version']}", help=md(row.get("champion_reason") or ""))
 days = (pd.Timestamp.utcnow().tz_localize(None) - since).days
 c1.caption(f"since {since:%Y-%m-%d %H:%M} UTC ({days} days)")
 c2.metric(
@@ -168,7 +168,7 @@ else:
     latest = runs[runs["recency"] == 1].sort_values("finished_at", ascending=False)
     cols = st.columns(max(len(latest), 1))
     for col, run in zip(cols, latest.itertuples(), strict=False):
-        col.metric(run.job, run.status)
+        col.metric(md(run.job), run.status)
         col.caption(
             f"as of {pd.Timestamp(run.as_of_date):%Y-%m-%d} · finished "
             f"{pd.Timestamp(run.finished_at):%Y-%m-%d %H:%M} UTC"

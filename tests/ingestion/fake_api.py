@@ -63,6 +63,9 @@ class FakeApi:
     failures: list[Failure] = field(default_factory=list)
     requests: list[tuple[str, dict[str, list[str]]]] = field(default_factory=list)
     base_url: str = ""
+    # where organizations' `next_page` links point (default this server): another host plays
+    # an API answer that would send the client, and its credentials, elsewhere
+    next_page_base: str | None = None
     # called with (path, query) before a request is answered, e.g. to lock the warehouse
     on_request: Callable[[str, dict[str, list[str]]], None] | None = None
 
@@ -94,7 +97,8 @@ class FakeApi:
         start = (page - 1) * self.page_size
         chunk = self.organizations[start : start + self.page_size]
         more = start + self.page_size < len(self.organizations)
-        nxt = f"{self.base_url}/api/v2/organizations.json?page={page + 1}" if more else None
+        base = self.next_page_base or self.base_url
+        nxt = f"{base}/api/v2/organizations.json?page={page + 1}" if more else None
         return {"organizations": chunk, "next_page": nxt, "count": len(self.organizations)}
 
     # Stripe -------------------------------------------------------------------------------
