@@ -25,10 +25,12 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP) ## create .venv and install the locked packages (uv, ~1 min cold)
 
-system-deps: ## install the Debian packages the tests start (postgresql, prometheus-pushgateway, chromium)
+system-deps: ## install the Debian packages the tests start (postgresql, prometheus and its pushgateway and node exporter, chromium)
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v prometheus >/dev/null || missing="$$missing prometheus"; \
 	command -v prometheus-pushgateway >/dev/null || missing="$$missing prometheus-pushgateway"; \
+	command -v prometheus-node-exporter >/dev/null || missing="$$missing prometheus-node-exporter"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
@@ -56,12 +58,26 @@ format: install ## apply ruff formatting and fixes
 bench: install ## print the performance figures (see README)
 	$(BIN)/python -m bench
 
+# the warehouse dbt uses (profiles/profiles.yml): CHURN_WAREHOUSE_PATH, else under CHURN_DATA_DIR
+WAREHOUSE_FILE = $${CHURN_WAREHOUSE_PATH:-$${CHURN_DATA_DIR:-data}/warehouse.duckdb}
+
 docs: install ## build the dbt docs site offline (target/static_index.html, one file)
-	$(BIN)/dbt docs generate --static --profiles-dir profiles
+	@warehouse="$(WAREHOUSE_FILE)"; \
+	if [ -f "$$warehouse" ]; then \
+		$(BIN)/dbt docs generate --static --profiles-dir profiles || exit 1; \
+	else \
+		echo "no warehouse at $$warehouse yet: docs from the project alone (run make demo first for column types and compiled SQL)"; \
+		$(BIN)/dbt parse --quiet --profiles-dir profiles || exit 1; \
+		$(BIN)/dbt docs generate --static --empty-catalog --no-compile --quiet --profiles-dir profiles || exit 1; \
+	fi
 	@echo "open target/static_index.html, or: $(BIN)/dbt docs serve --profiles-dir profiles"
 
-app: install ## the CS manager's app (Streamlit) on the published snapshot
-	$(BIN)/streamlit run dashboards/app.py
+# the app listens on this machine only unless told otherwise (make app APP_ADDRESS=0.0.0.0)
+APP_ADDRESS ?= 127.0.0.1
+APP_PORT ?= 8501
+
+app: install ## the CS manager's app (Streamlit) on the published snapshot, on 127.0.0.1:8501
+	$(BIN)/streamlit run dashboards/app.py --server.address $(APP_ADDRESS) --server.port $(APP_PORT)
 
 clean: ## remove generated data (keeps .venv)
 	rm -rf data target logs test-output

@@ -1,7 +1,12 @@
-"""The `churn` command: one command per job, each with an explicit date where time matters."""
+"""The `churn` command: one command per job, each with an explicit date where time matters.
+
+Bad input is answered with one `error:` line and exit code 2, a failure at run time with one
+line and exit code 1; `--debug` (or CHURN_DEBUG=1) adds the traceback (flows/console.py).
+"""
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import date
 from pathlib import Path
@@ -11,13 +16,30 @@ import typer
 
 from flows.cli_ml import register as register_ml_commands
 from flows.cli_serve import register as register_serve_commands
+from flows.console import DEBUG_ENV, ChurnGroup, parse_date
 from flows.feature_contracts import register as register_feature_commands
 from warehouse.settings import get_settings
 
-app = typer.Typer(help="Customer-churn prediction: one command per job.", no_args_is_help=True)
+app = typer.Typer(
+    cls=ChurnGroup,
+    help="Customer-churn prediction: one command per job.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 
 DEFAULT_START = date(2024, 1, 1)
 DEFAULT_END = date(2026, 1, 1)
+
+
+@app.callback()
+def main(
+    debug: Annotated[
+        bool, typer.Option("--debug", help=f"show tracebacks of failures (or {DEBUG_ENV}=1)")
+    ] = False,
+) -> None:
+    """Customer-churn prediction: one command per job."""
+    if debug:
+        os.environ[DEBUG_ENV] = "1"
 
 
 def _sim_dir() -> Path:
@@ -28,10 +50,12 @@ def _sim_dir() -> Path:
 def simulate(
     customers: Annotated[int, typer.Option(help="customers that ever exist")] = 5_000,
     seed: Annotated[int, typer.Option()] = 42,
-    start: Annotated[str, typer.Option(help="first simulated day")] = DEFAULT_START.isoformat(),
-    end: Annotated[str, typer.Option(help="day after the last simulated day")] = (
-        DEFAULT_END.isoformat()
+    start: Annotated[date, typer.Option(parser=parse_date, help="first simulated day")] = (
+        DEFAULT_START
     ),
+    end: Annotated[
+        date, typer.Option(parser=parse_date, help="day after the last simulated day")
+    ] = DEFAULT_END,
     dirt_rate: Annotated[float, typer.Option(help="share of dirty source rows")] = 0.01,
 ) -> None:
     """Simulate the company's four source systems (history kept under data/sim)."""
@@ -41,8 +65,8 @@ def simulate(
     simulator.generate(
         customers=customers,
         seed=seed,
-        start=date.fromisoformat(start),
-        end=date.fromisoformat(end),
+        start=start,
+        end=end,
         out=_sim_dir(),
         dirt_rate=dirt_rate,
     )
@@ -51,14 +75,22 @@ def simulate(
 
 @app.command()
 def release(
-    as_of: Annotated[str, typer.Option("--as-of", help="release what the sources hold that day")],
+    as_of: Annotated[
+        date,
+        typer.Option(
+            "--as-of",
+            parser=parse_date,
+            metavar="YYYY-MM-DD",
+            help="release what the sources hold that day",
+        ),
+    ],
 ) -> None:
     """Write what the four source systems hold on AS_OF into data/sources."""
     import simulator
 
     settings = get_settings()
     simulator.release(
-        as_of=date.fromisoformat(as_of),
+        as_of=as_of,
         sim=_sim_dir(),
         out=settings.sources_path,
         customer_db_url=settings.customer_db,
@@ -66,9 +98,25 @@ def release(
     typer.echo(f"released sources as of {as_of} into {settings.sources_path}")
 
 
+def _known_sources(values: list[str] | None) -> list[str] | None:
+    """An unknown `--source` is a usage error, named with the choices."""
+    if not values:
+        return values
+    from ingestion import SOURCES
+
+    unknown = sorted(set(values) - set(SOURCES))
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown source {', '.join(unknown)}: choose from {', '.join(sorted(SOURCES))}"
+        )
+    return values
+
+
 @app.command()
 def ingest(
-    source: Annotated[list[str] | None, typer.Option(help="only these sources")] = None,
+    source: Annotated[
+        list[str] | None, typer.Option(help="only these sources", callback=_known_sources)
+    ] = None,
 ) -> None:
     """Extract-load every source into the warehouse `raw` schema, incrementally."""
     import ingestion
@@ -83,19 +131,15 @@ def transform(
 ) -> None:
     """`dbt build`: models, data tests and unit tests; any failed or skipped node fails."""
     from flows.console import StepPrinter, log_dir
-    from flows.dbt_runner import DbtRunError, run_dbt
+    from flows.dbt_runner import run_dbt
 
     settings = get_settings()
     args = ["build"] + (["--select", select] if select else [])
     logs = log_dir(settings)
     printer = StepPrinter()
     printer.note(f"dbt's log: {logs / 'dbt.log'}")
-    try:
-        with printer.step(" ".join(["dbt", *args])):
-            summary = run_dbt(args, settings, log_dir=logs, on_progress=printer.nodes)
-    except DbtRunError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=1) from exc
+    with printer.step(" ".join(["dbt", *args])):
+        summary = run_dbt(args, settings, log_dir=logs, on_progress=printer.nodes)
     for line in summary.rebuilds:
         typer.echo(line)
     typer.echo(f"dbt build ok: {summary.describe()}")
@@ -117,19 +161,21 @@ def run_app(
     import subprocess
     import sys
 
-    app_file = Path(__file__).resolve().parent.parent / "dashboards" / "app.py"
+    root = Path(__file__).resolve().parent.parent
     command = [
         sys.executable,
         "-m",
         "streamlit",
         "run",
-        str(app_file),
+        str(root / "dashboards" / "app.py"),
         "--server.address",
         "127.0.0.1",
         "--server.port",
         str(port),
     ]
-    raise typer.Exit(subprocess.call(command))
+    # Streamlit reads .streamlit/config.toml (no usage statistics, no Deploy button) only from
+    # the directory it starts in
+    raise typer.Exit(subprocess.call(command, cwd=root))
 
 
 @app.command()
@@ -154,7 +200,7 @@ def demo(
 ) -> None:
     """Simulate, then replay the weekly loop over several weeks; print what happened."""
     from flows.common import StepFailed
-    from flows.console import log_dir
+    from flows.console import clean, log_dir
     from flows.demo import DemoPlan, run_demo
     from flows.report import layer_rows
 
@@ -164,8 +210,8 @@ def demo(
     try:
         log = run_demo(plan, settings, fresh=fresh)
     except StepFailed as exc:
-        typer.echo(f"\nerror: {exc}", err=True)
-        typer.echo(f"logs (traceback in demo.log): {log_dir(settings)}", err=True)
+        where = clean(f"(traceback in {log_dir(settings) / 'demo.log'})", settings)
+        typer.echo(f"\nerror: {clean(str(exc), settings)} {where}", err=True)
         raise typer.Exit(code=1) from exc
     typer.echo("\nwhat happened:")
     for line in log.events:
@@ -181,20 +227,17 @@ def demo(
     typer.echo("dbt docs:  make docs && .venv/bin/dbt docs serve --profiles-dir profiles")
 
 
-def _run_flow(name: str, as_of: str, **params: object) -> object:
-    """Run one Prefect flow; a failed step prints its name and exits 1."""
+def _run_flow(name: str, as_of: date, **params: object) -> object:
+    """Run one Prefect flow; a failed step (StepFailed names it) exits 1 with one line."""
     from flows import flows
-    from flows.common import StepFailed
 
-    flow = getattr(flows, f"{name}_flow")
-    try:
-        return flow(as_of=date.fromisoformat(as_of), **params)
-    except StepFailed as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=1) from exc
+    return getattr(flows, f"{name}_flow")(as_of=as_of, **params)
 
 
-AsOf = Annotated[str, typer.Option("--as-of", help="the job's date (YYYY-MM-DD), explicit")]
+AsOf = Annotated[
+    date,
+    typer.Option("--as-of", parser=parse_date, metavar="YYYY-MM-DD", help="the job's date"),
+]
 
 
 @app.command()

@@ -1,49 +1,30 @@
 """`churn train | promote | rollback | score`: the ML jobs on the `churn` app.
 
 Each job that depends on time takes an explicit `--as-of`; nothing defaults to today.
-A ModelError is printed as its message (what is wrong, what to do) with exit code 1.
+A ModelError (what is wrong, what to do) is printed as one line with exit code 1 by the app's
+error handling (flows/console.py), like every other failure.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date
-from functools import wraps
 from typing import Annotated
 
 import typer
 
-
-def _as_date(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from exc
+from flows.console import parse_date
 
 
-def _clear_errors(func: Callable) -> Callable:
-    @wraps(func)
-    def wrapper(*args, **kwargs):  # noqa: ANN202 - typer keeps the wrapped signature
-        from models_ml import ModelError
-
-        try:
-            return func(*args, **kwargs)
-        except ModelError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(code=1) from exc
-
-    return wrapper
+def _as_of(help_text: str) -> typer.models.OptionInfo:
+    return typer.Option("--as-of", parser=parse_date, metavar="YYYY-MM-DD", help=help_text)
 
 
 def register(app: typer.Typer) -> None:
     """Add the ML commands to `app`."""
 
     @app.command()
-    @_clear_errors
     def train(
-        as_of: Annotated[
-            str, typer.Option("--as-of", help="train on labels known by this date (YYYY-MM-DD)")
-        ],
+        as_of: Annotated[date, _as_of("train on labels known by this date")],
         table: Annotated[
             str | None,
             typer.Option(help="any table with the contract (id, as_of_date, churned, features)"),
@@ -56,7 +37,7 @@ def register(app: typer.Typer) -> None:
         """Train the candidates, register the best as challenger, promote it if it passes."""
         import models_ml
 
-        result = models_ml.train(_as_date(as_of), table=table, promote=promote, actor=actor)
+        result = models_ml.train(as_of, table=table, promote=promote, actor=actor)
         m = result.metrics
         typer.echo(
             f"trained {result.chosen} -> version {result.version} (run {result.run_id}): "
@@ -67,7 +48,6 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"{verdict}: {'; '.join(result.reasons)}")
 
     @app.command()
-    @_clear_errors
     def promote(
         version: Annotated[str, typer.Option(help="model version to make champion")],
         reason: Annotated[str, typer.Option(help="why, for the promotions log")],
@@ -80,7 +60,6 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"champion: version {before or '-'} -> {version}")
 
     @app.command()
-    @_clear_errors
     def rollback(
         reason: Annotated[str, typer.Option(help="why, for the promotions log")],
         to_version: Annotated[
@@ -95,16 +74,13 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"champion rolled back: version {before} -> {after}")
 
     @app.command()
-    @_clear_errors
     def score(
-        as_of: Annotated[
-            str, typer.Option("--as-of", help="the Monday snapshot to score (YYYY-MM-DD)")
-        ],
+        as_of: Annotated[date, _as_of("the Monday snapshot to score")],
     ) -> None:
         """Score every active customer at AS_OF with the champion into ml.churn_predictions."""
         import models_ml
 
-        result = models_ml.score(_as_date(as_of))
+        result = models_ml.score(as_of)
         tiers = ", ".join(f"{k} {v:,}" for k, v in result.tiers.items())
         typer.echo(
             f"scored {result.rows:,} customers at {result.as_of} with {result.model_name} "

@@ -1,22 +1,37 @@
 """The terminal while a long job runs: one aligned line per step with its time, live progress
 on a terminal, and everything else (prints, library logs, Prefect's run lines) sent to a log
-file, with errors still shown as one line each."""
+file, with errors still shown as one line each. Also the `churn` app's one answer to bad input
+and failures: a line saying what is wrong and what to do, and an exit code."""
 
 from __future__ import annotations
 
 import logging
+import os
+import re
 import shutil
 import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
+import typer
+from typer.core import TyperGroup
+
+try:  # typer vendors click (typer._click) from 0.2x on; before, it used click itself
+    from typer._click import exceptions as cli_errors
+except ImportError:  # pragma: no cover - older typer
+    from click import exceptions as cli_errors
+
+from warehouse.redaction import redact
 from warehouse.settings import Settings
+
+_ABORTS = (typer.Abort, getattr(cli_errors, "Abort", typer.Abort))
 
 
 @dataclass
@@ -331,3 +346,139 @@ def progress_lines(printer: StepPrinter) -> Iterator[None]:
 def log_dir(settings: Settings) -> Path:
     """Where the demo's logs go: `dbt.log` (dbt's node log) and `demo.log` (the rest)."""
     return (settings.data_dir / "logs").resolve()
+
+
+# ---------- the command line's answer to bad input and failures
+
+DEBUG_ENV = "CHURN_DEBUG"
+# packages whose exception classes are written for the person at the terminal: their message
+# says what is wrong and what to do, so it is shown as it is
+OUR_PACKAGES = (
+    "warehouse",
+    "ingestion",
+    "models_ml",
+    "flows",
+    "simulator",
+    "dashboards",
+    "serving",
+)
+LINE_LIMIT = 1000  # characters of an error line
+
+
+def parse_date(value: str | date) -> date:
+    """Typer parser of a YYYY-MM-DD option: a bad date is a usage error (exit 2)."""
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date: use YYYY-MM-DD") from None
+
+
+def debug_enabled() -> bool:
+    """`--debug` or CHURN_DEBUG=1: show the traceback of a failure, not only its line."""
+    return os.environ.get(DEBUG_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _is_ours(exc: BaseException) -> bool:
+    return any(
+        cls.__module__.split(".")[0] in OUR_PACKAGES
+        for cls in type(exc).__mro__
+        if issubclass(cls, BaseException)
+    )
+
+
+def error_code(exc: BaseException) -> int:
+    """2 for bad input (one of our errors that is also a ValueError, e.g. an invalid version
+    or action), 1 for a failure at run time (a locked warehouse, a failed dbt node)."""
+    return 2 if _is_ours(exc) and isinstance(exc, ValueError) else 1
+
+
+def clean(text: str, settings: Settings | None = None) -> str:
+    """`text` on one line, without secrets or this machine's paths: the data folder shows as
+    configured (`data/...`), the working directory's paths relative, other absolute paths as
+    `.../<name>`."""
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    joined = ""
+    for line in lines:
+        joined += line if not joined else (" " if joined.endswith(":") else "; ") + line
+    masked = redact(joined)
+    roots: list[tuple[str, str]] = []
+    if settings is not None:
+        data = Path(settings.data_dir)
+        shown = str(data) if not data.is_absolute() else "$CHURN_DATA_DIR"
+        roots.append((str(data.resolve()), shown + "/"))
+    roots += [(str(Path.cwd()), ""), (str(Path.home()), "~/")]
+    for root, shown in roots:
+        if root not in ("/", ""):
+            masked = masked.replace(root + "/", shown)
+            masked = re.sub(re.escape(root) + r"(?![\w.-])", shown.rstrip("/") or ".", masked)
+    masked = _ABSOLUTE_PATH.sub(lambda m: f".../{m['name']}", masked)
+    return masked if len(masked) <= LINE_LIMIT else masked[:LINE_LIMIT] + " ..."
+
+
+# an absolute path of two or more parts, not inside a URL (`http://host/a/b`, `file:///...`)
+_ABSOLUTE_PATH = re.compile(r"(?<![\w:/.~$-])/(?:[\w.@+-]+/)+(?P<name>[\w.@+-]+)")
+
+
+def report_failure(exc: BaseException, settings: Settings | None = None) -> int:
+    """Print `exc` as one `error:` line on stderr (and its traceback when debugging); return
+    the exit code."""
+    message = clean(str(exc), settings) or type(exc).__name__
+    if not _is_ours(exc):
+        message = f"{type(exc).__name__}: {message}"
+    if debug_enabled():
+        traceback.print_exception(exc, file=sys.stderr)
+    else:
+        message += " (rerun with --debug for the traceback)" if not _is_ours(exc) else ""
+    typer.echo(f"error: {message}", err=True)
+    return error_code(exc)
+
+
+class ChurnGroup(TyperGroup):
+    """The `churn` app: every command answers bad input and failures with one line on stderr
+    and an exit code (2 usage error, 1 failure at run time, 130 interrupted), never with a
+    traceback unless `--debug` or CHURN_DEBUG=1 asks for it."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,  # noqa: ANN401 - click's
+    ) -> Any:  # noqa: ANN401 - click's
+        if not standalone_mode:  # the caller handles errors itself
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except cli_errors.NoArgsIsHelpError:
+            code = 0  # typer has printed the help
+        except cli_errors.ClickException as exc:
+            code = exc.exit_code
+            typer.echo(f"error: {_usage_line(exc)}", err=True)
+        except _ABORTS:
+            typer.echo("error: aborted", err=True)
+            code = 130
+        except Exception as exc:  # noqa: BLE001 - every failure becomes one line
+            code = report_failure(exc, _settings_or_none())
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _usage_line(exc: cli_errors.ClickException) -> str:
+    """Click's message, with where to read the command's usage."""
+    line = clean(exc.format_message()).rstrip()
+    line += "" if line.endswith((".", "!", "?")) else "."
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None:
+        line += f" See '{ctx.command_path} --help'."
+    return line
+
+
+def _settings_or_none() -> Settings | None:
+    from warehouse.settings import get_settings
+
+    try:
+        return get_settings()
+    except Exception:  # noqa: BLE001 - bad settings are what may have failed
+        return None

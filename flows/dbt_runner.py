@@ -1,7 +1,8 @@
 """Run dbt in-process and fail loudly on any node that did not succeed.
 
 dbt's own result carries every node's status; a task state can look green while a node was
-skipped (peers were bitten by exactly that), so we read the run results ourselves.
+skipped (peers were bitten by exactly that), so we read the run results ourselves. A selection
+that matches nothing is an error too: dbt only warns and reports success.
 
 By default dbt prints its node log as usual. Given a log directory (per call, or for a whole
 block of code with `dbt_output`, e.g. for the jobs a Prefect flow runs), dbt writes that log to
@@ -72,6 +73,7 @@ class _Listener:
         self.total = 0
         self.errors: list[str] = []
         self.rebuilds: list[str] = []
+        self.unmatched: list[str] = []  # selection criteria that matched no node
         self._lock = threading.Lock()  # dbt fires events from its worker threads
 
     def __call__(self, event: Any) -> None:  # noqa: ANN401 - dbt's EventMsg
@@ -79,6 +81,8 @@ class _Listener:
         with self._lock:
             if name == "LogStartLine" and not self.total:
                 self.total = int(data.total)
+            elif name == "NoNodesForSelectionCriteria":
+                self.unmatched.append(str(data.spec_raw))
             elif name == "NodeFinished":
                 self.done += 1
                 if self.on_progress is not None:
@@ -132,6 +136,8 @@ class DbtRunSummary:
 def dbt_env(settings: Settings) -> dict[str, str]:
     """Environment dbt reads through `env_var()` in profiles.yml, from these settings (which
     may come from `.env` or code, not only from the environment)."""
+    from models_ml.config import MLConfig
+
     env = {
         "CHURN_WAREHOUSE_PATH": str(Path(settings.warehouse_file).resolve()),
         "CHURN_BIGQUERY_LOCATION": settings.bigquery_location,
@@ -140,6 +146,8 @@ def dbt_env(settings: Settings) -> dict[str, str]:
         # the staging time guards (vars in dbt_project.yml read these)
         "CHURN_SOURCE_DATA_START": settings.source_data_start.isoformat(),
         "CHURN_SOURCE_CLOCK_SKEW_HOURS": str(settings.source_clock_skew_hours),
+        # the holdout share the save effect's sample-ratio check expects (var holdout_share)
+        "CHURN_ML_HOLDOUT_SHARE": str(MLConfig().holdout_share),
     }
     if settings.bigquery_project:
         env["CHURN_BIGQUERY_PROJECT"] = settings.bigquery_project
@@ -230,6 +238,13 @@ def run_dbt(
                 + (f" - {message[0]}" if message else "")
             )
     _log_rebuild_bytes(summary.rebuilds, results)
+    if listener.unmatched:
+        # dbt only warns and succeeds: a typo in --select would build nothing and look green
+        raise DbtRunError(
+            f"dbt {' '.join(args)}: the selection "
+            f"{', '.join(repr(c) for c in dict.fromkeys(listener.unmatched))} matches no model, "
+            "test or seed; check its spelling (`dbt ls --select <name>` lists what matches)"
+        )
     if summary.failures or not result.success:
         detail = "\n  ".join(summary.failures) or str(result.exception or "dbt reported failure")
         if log_dir is not None:

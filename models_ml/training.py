@@ -125,7 +125,7 @@ def train(
             best, results, split, schema, X_hold, cfg, table, as_of, horizon
         )
         record_.metrics["train_seconds"] = time.perf_counter() - started
-        exp = experiment_id(client, cfg.experiment_name, artifact_root(settings))
+        exp = experiment_id(client, cfg.experiment_name, artifact_root(settings), job="train")
         run_id, model_uri = log_training_run(exp, record_)
         version = _register(client, cfg, model_uri, run_id, best)
         move_alias(
