@@ -4,6 +4,7 @@ Sizes are flags so a laptop runs the small ones and a bigger box the 1M ones:
     python -m bench --customers 100000 --customers 1000000
     python -m bench --part ml --train-rows 100000 --train-rows 1000000 --score-rows 1000000
     python -m bench --part serving
+    python -m bench --part save_effect --seeds 20 --save-customers 30000
 """
 
 from __future__ import annotations
@@ -54,9 +55,18 @@ def _ml(train_rows: list[int], score_rows: list[int]) -> None:
         )
 
 
+def _save_effect(seeds: int, customers: int, end: str) -> None:
+    from bench import save_effect
+
+    size = save_effect.BenchSize(customers=customers, end=date.fromisoformat(end))
+    save_effect.run(seeds, size, echo=typer.echo)
+
+
 @app.command()
 def main(
-    part: Annotated[list[str] | None, typer.Option(help="pipeline, ml, serving")] = None,
+    part: Annotated[
+        list[str] | None, typer.Option(help="pipeline, ml, serving, save_effect")
+    ] = None,
     customers: Annotated[list[int] | None, typer.Option(help="pipeline sizes")] = None,
     train_rows: Annotated[list[int] | None, typer.Option()] = None,
     score_rows: Annotated[list[int] | None, typer.Option()] = None,
@@ -64,9 +74,14 @@ def main(
     end: Annotated[str, typer.Option()] = "2026-01-01",
     workdir: Annotated[Path, typer.Option()] = Path("data/bench"),
     keep: Annotated[bool, typer.Option(help="keep the bench warehouses")] = False,
+    seeds: Annotated[int, typer.Option(help="save_effect: simulated companies")] = 20,
+    save_customers: Annotated[int, typer.Option(help="save_effect: customers each")] = 30_000,
+    save_end: Annotated[
+        str, typer.Option(help="save_effect: last simulated day (from 2024-01-01)")
+    ] = "2024-06-30",
 ) -> None:
     """Run the chosen benchmarks (all by default) and print their figures."""
-    parts = part or ["pipeline", "ml", "serving"]
+    parts = part or ["pipeline", "ml", "serving", "save_effect"]
     if "pipeline" in parts:
         _pipeline(customers or [5_000, 100_000], start, end, workdir, keep)
     if "ml" in parts:
@@ -75,6 +90,8 @@ def main(
         from bench import serving
 
         serving.main([])
+    if "save_effect" in parts:
+        _save_effect(seeds, save_customers, save_end)
 
 
 if __name__ == "__main__":

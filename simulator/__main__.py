@@ -27,10 +27,26 @@ def generate(
     out: Annotated[Path, typer.Option(help="Private history folder")] = Path("data/sim"),
     dirt_rate: Annotated[float, typer.Option(help="Share of rows with each kind of dirt")] = 0.01,
     activity_scale: Annotated[float, typer.Option(help="Multiplies usage volume")] = 1.0,
+    cs_mode: Annotated[
+        str, typer.Option(help="self: CS picks who looks at risk; list: CS works cs_plan.parquet")
+    ] = "self",
+    cs_list_share: Annotated[
+        float, typer.Option(help="list mode: share of listed customers CS tries to contact")
+    ] = 0.8,
 ) -> None:
     """Simulate the whole period once and store the private history."""
     t0 = time.perf_counter()
-    path = _generate(customers, seed, start, end, out, dirt_rate, activity_scale)
+    path = _generate(
+        customers,
+        seed,
+        start,
+        end,
+        out,
+        dirt_rate,
+        activity_scale,
+        cs_mode=cs_mode,
+        cs_list_share=cs_list_share,
+    )
     typer.echo(f"simulated {customers} customers into {path} in {time.perf_counter() - t0:.1f}s")
 
 

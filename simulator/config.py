@@ -69,6 +69,10 @@ ZENDESK_BASE = "https://acme-support.zendesk.com/api/v2"
 ZENDESK_TICKET_PAGE = 1000
 ZENDESK_ORG_PAGE = 100
 STRIPE_PAGE = 100
+CS_MODES = ("self", "list")  # who picks the customers CS contacts: the team itself, or the list
+CS_REACH_SHARE = 0.75  # contact attempts that reach the customer
+CS_CONTACT_GAP_WEEKS = 8  # no new attempt within this many weeks of the last one
+CS_CONTACT_WEEKS = 6  # a reached contact lowers the hazard of the next six weeks
 
 
 @dataclass(frozen=True)
@@ -114,7 +118,15 @@ class SimConfig:
     dirt_rate: float = 0.01
     activity_scale: float = 1.0
     existing_share: float = 0.65
+    cs_mode: str = "self"  # "self": CS picks who looks at risk; "list": CS works a given list
+    cs_list_share: float = 0.8  # in "list" mode, share of listed customers CS tries to contact
     weights: HazardWeights = field(default_factory=HazardWeights)
+
+    def __post_init__(self) -> None:
+        if self.cs_mode not in CS_MODES:
+            raise ValueError(f"cs_mode must be one of {CS_MODES}, not {self.cs_mode!r}")
+        if not 0.0 <= self.cs_list_share <= 1.0:
+            raise ValueError(f"cs_list_share must be in [0, 1], not {self.cs_list_share}")
 
     def to_json(self) -> str:
         """Serialise for `meta.json`."""

@@ -1,9 +1,11 @@
 """The weekly simulation loop: one pass over the whole period, vectorised over customers.
 
-Each week, in order: read the visible signals at the Monday, compute the hazard, let the CS team
-act on customers that look at risk, draw churn, then simulate the week's usage, tickets, plan
-changes and invoices. Nine warm-up weeks before the start fill the usage windows (nothing is
-emitted for them), so the first weeks' hazards are not distorted by empty history.
+Each week, in order: read the visible signals at the Monday, compute the hazard, draw churn,
+let the CS team act, then simulate the week's usage, tickets, plan changes and invoices. The
+CS team either picks customers that look at risk itself ("self" mode) or works the published
+at-risk list of a contact plan ("list" mode, `simulator.listing`). Nine warm-up weeks before
+the start fill the usage windows (nothing is emitted for them), so the first weeks' hazards
+are not distorted by empty history.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ import numpy as np
 
 from simulator import behaviour as B
 from simulator.clock import DAY, NEVER, add_months, monday_on_or_before, to_day
-from simulator.config import CS_MANAGERS, SimConfig
+from simulator.config import CS_CONTACT_GAP_WEEKS, CS_MANAGERS, CS_REACH_SHARE, SimConfig
 from simulator.dirt import deliver
 from simulator.hazard import hazard, visible_logit
+from simulator.listing import ListTeam
+from simulator.plan import ListSource
 from simulator.population import Population, draw_population
 from simulator.state import State, season
 
@@ -46,9 +50,15 @@ class Recorder:
 
 
 class Simulation:
-    """Runs the company from warm-up to the end; results are left in `rec` and `usage`."""
+    """Runs the company from warm-up to the end; results are left in `rec` and `usage`.
 
-    def __init__(self, cfg: SimConfig, usage_sink) -> None:
+    `plan` gives the published list of each Monday in "list" mode (no list: nobody is
+    contacted); "self" mode takes none.
+    """
+
+    def __init__(self, cfg: SimConfig, usage_sink, plan: ListSource | None = None) -> None:
+        if cfg.cs_mode == "self" and plan is not None:
+            raise ValueError('a contact plan needs cs_mode="list"')
         self.cfg = cfg
         self.rng = np.random.default_rng(cfg.seed)
         self.pop: Population = draw_population(cfg, self.rng)
@@ -63,6 +73,7 @@ class Simulation:
         self.next_event_id = 1
         self.next_invoice = 1
         self.next_ticket = 1
+        self.team = ListTeam(self, plan) if cfg.cs_mode == "list" else None
 
     # ------------------------------------------------------------------ billing
     def subscription_event(self, cust: np.ndarray, ts: np.ndarray, kind: int, status: int) -> None:
@@ -172,16 +183,27 @@ class Simulation:
         if emit and day <= self.end_day:
             sig = st.signals(day, w)
             month, dom = season(day)
-            vis = visible_logit(sig, wts, month, dom)[alive]
-            effect = st.cs_effect(w, wts)[alive]
-            h = hazard(vis, effect, st.step_noise(wts, rng)[alive])
+            vis_all = visible_logit(sig, wts, month, dom)
+            effect, noise = st.cs_effect(w, wts), st.step_noise(wts, rng)
+            vis = vis_all[alive]
+            h = hazard(vis, effect[alive], noise[alive])
             self.rec.add("truth", cust=alive, day=day, hazard=h)
-            churn = alive[rng.random(len(alive)) < h]
+            if self.team is None:
+                u = rng.random(len(alive))
+            else:
+                listed = self.team.listed(w, day, alive, vis)
+                u_all = self.team.uniforms(w)
+                self.team.untreated_week(w, now, u_all, vis_all, effect, noise)
+                u = u_all[alive]
+            churn = alive[u < h]
             cts = np.maximum(now + rng.integers(0, 7 * DAY, len(churn)), self.start_ts)
             churn, cts = churn[cts < self.end_ts], cts[cts < self.end_ts]
             st.churn_ts[churn] = cts
             self.subscription_event(churn, cts, 2, 2)
-            self.cs_team(w, now, alive, vis)
+            if self.team is None:
+                self.cs_team(w, now, alive, vis)
+            else:
+                self.team.contact(w, now, listed)
         self.usage(w, day, emit)
         if emit:
             self.tickets(w, now, alive)
@@ -199,7 +221,7 @@ class Simulation:
         if not len(alive):
             return
         threshold = np.quantile(vis, CS_AT_RISK_QUANTILE)
-        at_risk = alive[(vis >= threshold) & (w - st.cs_any_w[alive] >= 8)]
+        at_risk = alive[(vis >= threshold) & (w - st.cs_any_w[alive] >= CS_CONTACT_GAP_WEEKS)]
         chosen = at_risk[rng.random(len(at_risk)) < CS_CONTACT_SHARE]
         ts = (
             now
@@ -209,7 +231,7 @@ class Simulation:
         keep = ts < np.minimum(st.churn_ts[chosen], self.end_ts)
         chosen, ts = chosen[keep], ts[keep]
         st.cs_any_w[chosen] = w
-        reached = rng.random(len(chosen)) < 0.75
+        reached = rng.random(len(chosen)) < CS_REACH_SHARE
         st.cs_contact_w[chosen[reached]] = w
         self.rec.add(
             "actions",

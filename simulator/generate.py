@@ -18,6 +18,7 @@ from simulator import config as C
 from simulator import formats
 from simulator.clock import DAY, NEVER, from_day
 from simulator.engine import Simulation
+from simulator.plan import FilePlan, ListSource, read_plan, write_plan
 from simulator.storage import SimPaths, write_parquet
 
 USAGE_SCHEMA = pa.schema(
@@ -75,11 +76,17 @@ def generate(
     out: Path | str = Path("data/sim"),
     dirt_rate: float = 0.01,
     activity_scale: float = 1.0,
+    cs_mode: str = "self",
+    cs_list_share: float = 0.8,
+    plan: ListSource | Path | str | None = None,
 ) -> Path:
     """Simulate `customers` customers from `start` to `end` and write the history to `out`.
 
     Returns the simulation directory. An earlier simulation there is replaced; any other
-    non-empty folder is refused.
+    non-empty folder (but one holding only a plan file) is refused. In "list" mode CS works
+    the contact plan `plan` (a function, or a plan file); without one, the plan file of `out`
+    (`cs_plan.parquet`) if there is one, which is kept. A file plan is stored as
+    `out/cs_plan.parquet`.
     """
     cfg = C.SimConfig(
         customers=customers,
@@ -88,19 +95,43 @@ def generate(
         end=date.fromisoformat(str(end)),
         dirt_rate=dirt_rate,
         activity_scale=activity_scale,
+        cs_mode=cs_mode,
+        cs_list_share=cs_list_share,
     )
     paths = SimPaths(out)
-    if paths.root.exists() and any(paths.root.iterdir()):
+    source = _plan(plan, paths, cfg)
+    if paths.root.exists() and any(p != paths.plan for p in paths.root.iterdir()):
         if not paths.meta.exists():
             raise FileExistsError(f"{paths.root} is not empty and holds no simulation")
         shutil.rmtree(paths.root)
     paths.root.mkdir(parents=True, exist_ok=True)
-    sim = Simulation(cfg, _usage_sink(paths))
+    if isinstance(source, FilePlan):
+        write_plan(source.rows, paths.plan)
+    sim = Simulation(cfg, _usage_sink(paths), source)
     sim.run()
     _fill_empty_days(paths, sim)
     _write_history(paths, sim, cfg)
+    if sim.team is not None:
+        write_parquet(
+            pa.Table.from_pandas(sim.team.episodes(), preserve_index=False), paths.episodes
+        )
     paths.meta.write_text(cfg.to_json())
     return paths.root
+
+
+def _plan(
+    plan: ListSource | Path | str | None, paths: SimPaths, cfg: C.SimConfig
+) -> ListSource | None:
+    """The contact plan to run with (read before `out` is cleared: the plan file lives there)."""
+    if cfg.cs_mode != "list":
+        if plan is not None:
+            raise ValueError('a contact plan needs cs_mode="list"')
+        return None
+    if plan is None:
+        return FilePlan(read_plan(paths.plan)) if paths.plan.exists() else None
+    if isinstance(plan, str | Path):
+        return FilePlan(read_plan(plan))
+    return plan
 
 
 def _fill_empty_days(paths: SimPaths, sim: Simulation) -> None:
@@ -195,7 +226,7 @@ def _write_history(paths: SimPaths, sim: Simulation, cfg: C.SimConfig) -> None:
     )
     write_parquet(pa.Table.from_pandas(versions, preserve_index=False), paths.customer_versions)
 
-    a = _frame(rec.columns("actions"), ["cust", "ts"])
+    a = _frame(rec.columns("actions"), ["cust", "ts", "kind", "owner", "outcome", "note"])
     a = a[a.ts < churn[a.cust]].sort_values(["ts", "cust"], kind="stable")
     actions = pd.DataFrame(
         {

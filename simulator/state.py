@@ -9,7 +9,12 @@ from __future__ import annotations
 import numpy as np
 
 from simulator.clock import DAY, NEVER, add_months, month_of
-from simulator.config import ANNUAL_PRICE_FACTOR, PRICE_PER_SEAT_MONTH, HazardWeights
+from simulator.config import (
+    ANNUAL_PRICE_FACTOR,
+    CS_CONTACT_WEEKS,
+    PRICE_PER_SEAT_MONTH,
+    HazardWeights,
+)
 from simulator.hazard import Signals
 from simulator.population import Population
 
@@ -149,16 +154,18 @@ class State:
 
     def cs_effect(self, week: int, w: HazardWeights) -> np.ndarray:
         """Log-odds effect of recent CS actions on this week's hazard."""
-
-        def recent(last: np.ndarray, weeks: int) -> np.ndarray:
-            return (week - last >= 1) & (week - last <= weeks)
-
         return (
-            w.cs_contact * recent(self.cs_contact_w, 6)
-            + w.offer_accepted * recent(self.cs_accept_w, 13)
-            + w.offer_pending * recent(self.cs_pending_w, 6)
-            + w.announced_leaving * recent(self.cs_announce_w, 3)
+            w.cs_contact * recent(self.cs_contact_w, week, CS_CONTACT_WEEKS)
+            + w.offer_accepted * recent(self.cs_accept_w, week, 13)
+            + w.offer_pending * recent(self.cs_pending_w, week, 6)
+            + w.announced_leaving * recent(self.cs_announce_w, week, 3)
         )
+
+
+def recent(last: np.ndarray, week: int, weeks: int) -> np.ndarray:
+    """Whether an action of week `last` still acts in `week` (from the next week on, for
+    `weeks` weeks)."""
+    return (week - last >= 1) & (week - last <= weeks)
 
 
 def season(day: int) -> tuple[int, int]:

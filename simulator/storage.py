@@ -1,6 +1,7 @@
 """Where a simulation keeps its private full history (`--out` of `generate`).
 
-The layout is private to the simulator: `release` and `truth` are its only readers.
+The layout is private to the simulator: `release` and `truth` are its only readers. The one
+file written from outside is `cs_plan.parquet`, the published at-risk lists (`simulator.plan`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ class SimPaths:
     stripe = property(lambda self: self.root / "stripe_events.parquet")
     truth_dir = property(lambda self: self.root / "truth")
     hazard = property(lambda self: self.root / "truth" / "weekly_hazard.parquet")
+    episodes = property(lambda self: self.root / "truth" / "list_episodes.parquet")
+    plan = property(lambda self: self.root / "cs_plan.parquet")
 
     def usage_day(self, day: str) -> Path:
         """Private events that arrive on `day` (YYYY-MM-DD)."""

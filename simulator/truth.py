@@ -1,6 +1,25 @@
 """The truth about the hidden churn process, for judging models (never read by the pipeline).
 
 `weekly_hazard.parquet` holds each active customer's true churn probability for each week.
+
+`list_episodes.parquet` (simulations in "list" mode only) holds one row per listed episode:
+a customer on the contact plan's list at a Monday who was not on it the Monday before, and
+whose 28-day horizon ended inside the simulated period. Columns:
+
+- customer_id, as_of (date): the customer and the Monday the episode starts;
+- contacted, reached (bool): the list-driven CS team tried to contact, and reached, the
+  customer in one of the episode's four weeks;
+- churned_treated (bool): churned within [as_of, as_of + 28 days) in the simulated history,
+  where the customer was on the list;
+- churned_untreated (bool): churned within the same days had the list brought no contact in
+  the episode's weeks, from the same weekly uniforms (common random numbers, see
+  `simulator.listing`).
+
+The two outcomes differ only where a reached contact changed the hazard, so the true effect
+of listing (intention to treat) on any set of listed episodes is the mean of
+churned_untreated - churned_treated over them: the share of customers the list saved. A
+control group is never listed, so this is measured on the listed (treated) episodes; with a
+random control group, their mean is the effect on all episodes up to sampling.
 """
 
 from __future__ import annotations
@@ -14,6 +33,16 @@ import pandas as pd
 
 from simulator.clock import parse_day
 from simulator.storage import SimPaths
+
+
+def list_episodes(sim_dir: Path | str) -> pd.DataFrame:
+    """The listed episodes and their potential outcomes (columns in the module docstring)."""
+    path = SimPaths(sim_dir).episodes
+    if not path.exists():
+        raise FileNotFoundError(f"no list episodes in {path.parent} (generate in list mode)")
+    df = pd.read_parquet(path)
+    df["as_of"] = pd.to_datetime(df["as_of"]).dt.date
+    return df
 
 
 def oracle_probability(
