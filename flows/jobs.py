@@ -21,9 +21,17 @@ def ingest_job(as_of: date, settings: Settings | None = None):  # noqa: ANN201
 
     settings = settings or get_settings()
     with job("ingest", settings) as metrics:
+        before = _raw_rows(settings)
         summary = ingestion.run(settings=settings)
-        metrics.rows_out.labels(job="ingest").set(summary.total_rows)
+        # extracted rows; a re-delivered key is skipped by the merge, so raw may grow by less
+        metrics.set_rows(rows_in=summary.total_rows, rows_out=_raw_rows(settings) - before)
     return summary
+
+
+def _raw_rows(settings: Settings) -> int:
+    """Rows of every table in `raw` (from table metadata on BigQuery: no scan)."""
+    counts = get_warehouse(settings, read_only=True).table_rows(["raw"])
+    return int(counts["row_count"].sum())
 
 
 MARTS = "tag:marts"
@@ -53,6 +61,9 @@ def transform_job(as_of: date, settings: Settings | None = None, marts: bool = F
         return summary
 
 
+SPLIT_PARTS = ("fit", "calibration", "holdout")
+
+
 class ChallengerRejected(RuntimeError):
     """The challenger did not pass its gates; the champion stays."""
 
@@ -68,9 +79,9 @@ def train_job(as_of: date, settings: Settings | None = None, stop_on_rejection: 
     settings = settings or get_settings()
     with job("train", settings) as metrics:
         result = models_ml.train(as_of, settings=settings)
-        metrics.model_auc.labels(model_version=result.version, kind="holdout").set(
-            result.metrics.get("roc_auc", float("nan"))
-        )
+        metrics.set_auc(result.version, "holdout", result.metrics.get("roc_auc", float("nan")))
+        # the label-complete snapshots the candidates were fit, calibrated and judged on
+        metrics.set_rows(rows_in=sum(int(result.snapshot[f"{part}_rows"]) for part in SPLIT_PARTS))
     lines = (
         f"version {result.version} ({result.chosen})",
         f"holdout ROC-AUC {result.metrics.get('roc_auc', float('nan')):.3f}, "
@@ -102,16 +113,23 @@ def score_job(as_of: date, settings: Settings | None = None):  # noqa: ANN201
     settings = settings or get_settings()
     with job("score", settings) as metrics:
         result = models_ml.score(as_of, settings=settings)
-        metrics.rows_out.labels(job="score").set(result.rows)
+        metrics.set_rows(rows_in=_snapshot_rows(settings, as_of), rows_out=result.rows)
         metrics.set_tiers(result.tiers)
     from models_ml.config import MLConfig
+    from models_ml.holdout import control_customers
     from models_ml.monitoring.newly_high import newly_high_customers
 
-    new_high = newly_high_customers(get_warehouse(settings), as_of, MLConfig().predictions_table)
+    cfg, warehouse = MLConfig(), get_warehouse(settings)
+    # control customers are kept off the CS list: CS is not told their names either
+    control = control_customers(warehouse, as_of, cfg.holdout_table)
+    new_high = [
+        c for c in newly_high_customers(warehouse, as_of, cfg.predictions_table) if c not in control
+    ]
     lines = (
         f"{result.rows:,} customers scored with model v{result.model_version}",
         " / ".join(f"{t}: {n:,}" for t, n in result.tiers.items()),
-        f"new High-risk customers: {len(new_high)}"
+        f"new High-risk customers on the CS list: {len(new_high)}"
+        + (f" (+{len(control)} held out as control)" if control else "")
         + (
             f" ({', '.join(new_high[:10])}{', ...' if len(new_high) > 10 else ''})"
             if new_high
@@ -125,6 +143,18 @@ def score_job(as_of: date, settings: Settings | None = None):  # noqa: ANN201
         "score",
     )
     return result
+
+
+def _snapshot_rows(settings: Settings, as_of: date) -> int:
+    """Rows of the features snapshot that scoring read (inactive customers are among them
+    and get no score, so this may exceed the rows written)."""
+    from models_ml.config import MLConfig
+
+    cfg = MLConfig()
+    counted = get_warehouse(settings, read_only=True).query(
+        f"select count(*) as n from {cfg.features_table} where {cfg.date_column} = ?", [as_of]
+    )
+    return int(counted["n"].iloc[0])
 
 
 def drift_job(as_of: date, settings: Settings | None = None):  # noqa: ANN201
@@ -143,7 +173,8 @@ def drift_job(as_of: date, settings: Settings | None = None):  # noqa: ANN201
         result = compute_drift(reference, current, as_of)
         report = result.save_html(settings.data_dir / "reports" / f"drift_{as_of}.html")
         save_drift(wh, result, champion.version, str(report))
-        metrics.drift_share.set(result.drift_share)
+        metrics.set_rows(rows_in=result.reference_rows + result.current_rows)
+        metrics.set_drift_share(result.drift_share)
     if result.status != "ok":
         top = result.per_feature.sort_values("score", ascending=False).head(5)
         notify(
@@ -171,10 +202,10 @@ def outcomes_job(as_of: date, settings: Settings | None = None, min_auc: float =
         joined = label_complete_predictions(predictions, labels, as_of, settings.churn_horizon_days)
         outcomes = outcomes_by_month(joined, as_of)
         save_outcomes(wh, outcomes, as_of)
-        for row in outcomes.itertuples():
-            metrics.model_auc.labels(model_version=row.model_version, kind="outcome").set(
-                row.roc_auc
-            )
+        metrics.set_rows(rows_in=len(predictions) + len(labels), rows_out=len(outcomes))
+        # one series per version: its latest label-complete scoring month
+        for row in outcomes.sort_values("scoring_month").itertuples():
+            metrics.set_auc(row.model_version, "outcome", row.roc_auc)
     bad = decayed(outcomes, min_auc)
     if not bad.empty:
         notify(

@@ -7,7 +7,7 @@ decisions a reviewer wants to read in one place; nested values take JSON, for ex
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -96,3 +96,19 @@ class MLConfig(BaseSettings):
     # OpenMP threads for training and scoring (None = all cores)
     threads: int | None = None
     integration_sample_rows: int = 500
+
+    # randomized control group (models_ml/holdout.py): this share of the customers who newly
+    # enter High risk is kept off the CS list for the episode; 0 switches the holdout off.
+    # dbt reads the same CHURN_ML_HOLDOUT_SHARE for its sample-ratio check (save_effect).
+    holdout_share: float = 0.10
+    # the hash key of the draw: not a secret (knowing it predicts the groups, which only
+    # matters if CS could see it); change it to start an independent draw
+    holdout_key: str = "churn-holdout-1"
+    holdout_table: str = "ml.holdout_assignments"
+
+    @field_validator("holdout_share")
+    @classmethod
+    def _share_is_a_fraction(cls, value: float) -> float:
+        if not 0.0 <= value < 1.0:
+            raise ValueError("holdout_share must be in [0, 1): 0 switches the holdout off")
+        return value

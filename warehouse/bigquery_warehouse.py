@@ -9,7 +9,9 @@ Same interface as `DuckDBWarehouse`; `schema.table` names a table in dataset `sc
 - `replace_rows` / `append_rows` load into a staging table typed like the target (a type
   conflict fails in the load, before the target is touched), then one `MERGE` deletes the
   matching rows and inserts the new ones (or one `INSERT` when nothing is matched). A single
-  DML statement is atomic in BigQuery, and the emulator runs it in one DuckDB transaction.
+  DML statement is atomic in BigQuery, and the emulator runs it in one DuckDB transaction;
+- `insert_new_rows` stages the same way, then one `MERGE ... WHEN NOT MATCHED THEN INSERT`
+  adds only the rows whose key is new (stored rows are never touched).
 
 Staging tables live in `settings.bigquery_staging_dataset` (tables there expire after a day,
 so a crashed job leaves nothing behind for long) and are dropped after each write.
@@ -25,14 +27,14 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from warehouse.interface import WarehouseError, check_name
+from warehouse.interface import WarehouseError, check_name, new_rows
 from warehouse.settings import Settings
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
@@ -575,3 +577,33 @@ class BigQueryWarehouse:
     def append_rows(self, df: pd.DataFrame, name: str) -> None:
         """Append rows (creating the table on first use) in one statement."""
         self.replace_rows(df, name, {})
+
+    def insert_new_rows(self, df: pd.DataFrame, name: str, key: Sequence[str]) -> int:
+        """Insert the rows of `df` whose `key` is not in the table yet (creating it on first
+        use) in one MERGE; returns how many were inserted. Stored rows are never changed."""
+        from google.cloud import bigquery
+
+        table_id = self._check_writable(name)
+        incoming = new_rows(df, name, key)
+        for column in incoming.columns:
+            if not str(column) or any(ch in str(column) for ch in "`\\\n"):
+                raise WarehouseError(f"cannot write {name}: invalid column name {column!r}")
+        target = self._get_table(name)
+        staging = self._stage(incoming, name, target.schema if target is not None else None)
+        try:
+            if target is None:
+                fields = self.client.get_table(staging, retry=self.retry).schema
+                created = bigquery.Table(table_id, schema=fields)
+                created.labels = self.labels
+                self.client.create_table(created, exists_ok=True, retry=self.retry)
+            columns = ", ".join(f"`{c}`" for c in incoming.columns)
+            source = ", ".join(f"S.`{c}`" for c in incoming.columns)
+            matched = " and ".join(f"T.`{c}` = S.`{c}`" for c in key)
+            rows = self._run(
+                f"merge `{table_id}` T using `{staging}` S on {matched} "
+                f"when not matched then insert ({columns}) values ({source})",
+                f"inserting new rows into {name}",
+            )
+        finally:
+            self._drop(staging)
+        return int(getattr(rows, "num_dml_affected_rows", None) or 0)

@@ -7,7 +7,7 @@ read-write connection is open.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from warehouse.interface import WarehouseError, check_name, split_name
+from warehouse.interface import WarehouseError, check_name, new_rows, split_name
 
 
 class DuckDBWarehouse:
@@ -176,3 +176,26 @@ class DuckDBWarehouse:
     def append_rows(self, df: pd.DataFrame, name: str) -> None:
         """Append rows (creating the table on first use), atomically."""
         self.replace_rows(df, name, {})
+
+    def insert_new_rows(self, df: pd.DataFrame, name: str, key: Sequence[str]) -> int:
+        """Insert the rows of `df` whose `key` is not in the table yet (creating it on first
+        use), atomically; returns how many were inserted. Stored rows are never changed, so a
+        rerun inserts nothing."""
+        schema, _ = split_name(name)
+        incoming = new_rows(df, name, key)
+        matched = " and ".join(f"stored.{column} = incoming.{column}" for column in key)
+        with self.connect(read_only=False) as con:
+            con.execute("begin")
+            try:
+                con.execute(f"create schema if not exists {schema}")
+                con.register("incoming", incoming)
+                con.execute(f"create table if not exists {name} as select * from incoming limit 0")
+                inserted = con.execute(
+                    f"insert into {name} by name select * from incoming "
+                    f"where not exists (select 1 from {name} as stored where {matched})"
+                ).fetchone()
+                con.execute("commit")
+            except Exception:
+                con.execute("rollback")
+                raise
+        return int(inserted[0]) if inserted else 0

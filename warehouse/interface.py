@@ -1,14 +1,17 @@
 """What every package may do with the warehouse: the interface, its error and the name check.
 
 Every write is atomic (one transaction), so that a failed job leaves the previous rows in
-place. Implementations: `warehouse.duckdb_warehouse` (local) and `warehouse.bigquery_warehouse`
+place. `insert_new_rows` is the one write that never changes a stored row: it adds the rows
+whose key is new (a log written once, such as the control-group assignments).
+
+Implementations: `warehouse.duckdb_warehouse` (local) and `warehouse.bigquery_warehouse`
 (production); `warehouse.get_warehouse` picks one from the settings.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import pandas as pd
@@ -58,3 +61,21 @@ class Warehouse(Protocol):
     def replace_rows(self, df: pd.DataFrame, name: str, match: Mapping[str, Any]) -> None: ...
 
     def append_rows(self, df: pd.DataFrame, name: str) -> None: ...
+
+    def insert_new_rows(self, df: pd.DataFrame, name: str, key: Sequence[str]) -> int: ...
+
+
+def new_rows(df: pd.DataFrame, name: str, key: Sequence[str]) -> pd.DataFrame:
+    """The rows of `df` an insert-only write may add: one per key (the first), keys checked.
+
+    A null key would never match a stored row and so be inserted on every rerun: refused.
+    """
+    if not key:
+        raise WarehouseError(f"cannot insert into {name}: an insert-only write needs a key")
+    for column in key:
+        check_name(column)
+        if column not in df.columns:
+            raise WarehouseError(f"cannot insert into {name}: key column {column!r} missing")
+    if df[list(key)].isna().any().any():
+        raise WarehouseError(f"cannot insert into {name}: a key column holds nulls")
+    return df.drop_duplicates(subset=list(key), keep="first").reset_index(drop=True)

@@ -26,7 +26,8 @@ def newly_high_customers(warehouse, as_of: date, table: str) -> list[str]:
     """Ids of the customers newly High at `as_of`, sorted, from the predictions `table`
     (`MLConfig.predictions_table`: this module stays free of the config's imports)."""
     table = check_name(table)  # spliced into the SQL
-    # only this week's batch and the history of this week's High customers are read
+    # filtered in the warehouse: only the new High ones come back (on BigQuery a batch holds
+    # every customer; its newly High ones are few)
     frame = warehouse.query(
         f"""
         with this_week as (
@@ -39,6 +40,9 @@ def newly_high_customers(warehouse, as_of: date, table: str) -> list[str]:
             from {table}
             where as_of_date = ?
         ),
+        high_now as (
+            select customer_id from this_week where batch_rank = 1 and risk_tier = '{HIGH}'
+        ),
         previous as (
             select
                 customer_id,
@@ -48,17 +52,13 @@ def newly_high_customers(warehouse, as_of: date, table: str) -> list[str]:
                     order by as_of_date desc, scored_at desc, model_version desc
                 ) as back
             from {table}
-            where as_of_date < ?
-              and customer_id in (
-                  select customer_id from this_week where batch_rank = 1 and risk_tier = '{HIGH}'
-              )
+            where as_of_date < ? and customer_id in (select customer_id from high_now)
         )
-        select this_week.customer_id, this_week.risk_tier, previous.risk_tier as previous_tier
-        from this_week
-        left join previous on previous.customer_id = this_week.customer_id and previous.back = 1
-        where this_week.batch_rank = 1
+        select high_now.customer_id
+        from high_now
+        left join previous on previous.customer_id = high_now.customer_id and previous.back = 1
+        where previous.customer_id is null or previous.risk_tier <> '{HIGH}'
         """,
         [as_of, as_of],
     )
-    chosen = frame[newly_high(frame["risk_tier"], frame["previous_tier"])]
-    return sorted(chosen["customer_id"].astype(str))
+    return sorted(frame["customer_id"].astype(str))

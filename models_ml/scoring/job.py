@@ -4,6 +4,10 @@
 A warehouse that scores in place (`scores_in_warehouse`: BigQuery) is sent the model instead
 of being asked for the rows (`models_ml.scoring.bigquery`); elsewhere the rows are scored in
 Python (`models_ml.scoring.local`). Only counts per tier come back either way.
+
+After the batch is written, the customers who newly enter High risk start an episode and are
+drawn into the treated or control group (`models_ml.holdout`); those rows are only ever added,
+so a rerun of the same `as_of` adds none.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ class ScoreResult:
     rows: int
     tiers: dict[str, int]
     seconds: float
+    # High-risk episodes this run started and assigned (0 on a rerun or with the holdout off)
+    new_episodes: int = 0
 
 
 def score(
@@ -40,8 +46,9 @@ def score(
     cfg: MLConfig | None = None,
     warehouse=None,
 ) -> ScoreResult:
-    """Score every customer of the features table at `as_of` with the champion and replace
-    that (as_of, model version) batch of predictions in one transaction."""
+    """Score every customer of the features table at `as_of` with the champion, replace that
+    (as_of, model version) batch of predictions in one transaction, then record the episodes
+    of customers newly High (their holdout group) in `cfg.holdout_table`."""
     import mlflow
 
     from models_ml.tracking import artifact_root, experiment_id
@@ -60,7 +67,7 @@ def score(
         flags = bigquery.check_table_columns(wh, cfg, loaded)
     features = None if in_place else read_features(wh, cfg, as_of)
     started = time.perf_counter()
-    exp = experiment_id(client, cfg.experiment_name, artifact_root(settings))
+    exp = experiment_id(client, cfg.experiment_name, artifact_root(settings), job="score")
     with mlflow.start_run(experiment_id=exp, run_name=f"score {as_of}") as run:
         mlflow.set_tags({"job": "score", "as_of": str(as_of), "model_version": loaded.version})
         run_id = run.info.run_id or uuid.uuid4().hex
@@ -82,13 +89,20 @@ def score(
             counts = frame["risk_tier"].value_counts().to_dict()
             tiers = {t: int(counts.get(t, 0)) for t in ("High", "Medium", "Low")}
             rows, mean = len(frame), float(frame["churn_probability"].mean())
+        # imported here: models_ml.holdout reads the column declarations of this package
+        from models_ml.holdout import record_new_episodes
+
+        new_episodes = record_new_episodes(wh, as_of, cfg, loaded.name, loaded.version)
         seconds = time.perf_counter() - started
         mlflow.log_metrics(
             {
                 "rows": rows,
                 "seconds": seconds,
                 "mean_probability": mean,
+                "new_high_episodes": new_episodes,
                 **{f"tier_{k.lower()}": v for k, v in tiers.items()},
             }
         )
-    return ScoreResult(as_of, loaded.name, loaded.version, run_id, rows, tiers, seconds)
+    return ScoreResult(
+        as_of, loaded.name, loaded.version, run_id, rows, tiers, seconds, new_episodes
+    )

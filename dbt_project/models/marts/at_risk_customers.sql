@@ -1,5 +1,6 @@
 -- the CS manager's list: every active customer's latest score, what changed since the previous
--- scored week, why, who owns the account, the money at stake and the last CS contact
+-- scored week, why, who owns the account, the money at stake and the last CS contact; the
+-- control group of the holdout is left out while its High episode is open
 
 with
 
@@ -21,6 +22,20 @@ actions as (
 
 ),
 
+episodes as (
+
+    select * from {{ ref('high_risk_episodes') }}
+
+),
+
+held_out as (
+
+    select distinct customer_id
+    from episodes
+    where holdout_group = 'control' and is_open
+
+),
+
 latest_week as (
 
     select max(as_of_date) as as_of_date
@@ -38,7 +53,9 @@ latest as (
         on history.as_of_date = latest_week.as_of_date
     left join churn_dates
         on history.customer_id = churn_dates.customer_id
-    where churn_dates.customer_id is null
+    left join held_out
+        on history.customer_id = held_out.customer_id
+    where churn_dates.customer_id is null and held_out.customer_id is null
 
 ),
 

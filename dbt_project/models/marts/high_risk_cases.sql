@@ -1,6 +1,7 @@
 -- one row per customer per scoring month in which they were High risk: the first High week of
 -- the month, whether CS contacted them within the horizon after it, and whether they were still
--- active when the horizon passed (known only once it has passed)
+-- active when the horizon passed (known only once it has passed); the holdout group of the
+-- High episode the flag belongs to
 
 {%- set horizon = var('churn_horizon_days') %}
 
@@ -21,6 +22,12 @@ actions as (
 churn_dates as (
 
     select * from {{ ref('int_customer_churn_dates') }}
+
+),
+
+episodes as (
+
+    select * from {{ ref('high_risk_episodes') }}
 
 ),
 
@@ -69,6 +76,10 @@ contacts as (
         on cases.customer_id = actions.customer_id
             and cases.flagged_date <= actions.action_date
             and cases.horizon_end_date > actions.action_date
+    left join churn_dates
+        on cases.customer_id = churn_dates.customer_id
+    ---------- a contact after the customer cancelled did not try to save them
+    where churn_dates.churn_date is null or actions.action_date < churn_dates.churn_date
     group by cases.customer_id, cases.scoring_month
 
 ),
@@ -83,6 +94,7 @@ final as (
         coalesce(contacts.cs_actions, 0) as cs_actions,
         contacts.first_cs_action_date,
         contacts.customer_id is not null as cs_contacted,
+        coalesce(episodes.holdout_group, 'untracked') as holdout_group,
         churn_dates.churn_date,
         cases.horizon_end_date <= data_end.latest_data_date as horizon_passed,
         case
@@ -97,6 +109,10 @@ final as (
             and cases.scoring_month = contacts.scoring_month
     left join churn_dates
         on cases.customer_id = churn_dates.customer_id
+    left join episodes
+        on cases.customer_id = episodes.customer_id
+            and cases.flagged_date >= episodes.episode_start
+            and (episodes.episode_end is null or cases.flagged_date < episodes.episode_end)
 
 )
 

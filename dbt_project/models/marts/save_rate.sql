@@ -1,12 +1,33 @@
--- per scoring month: of the High-risk customers CS contacted (and, beside it, of those it did
--- not), the share still active when the churn horizon passed; months whose horizon has not
--- fully passed count their open cases apart
+-- per scoring month: of the High-risk customers CS contacted in the first days after the flag
+-- (and, beside it, of those it did not), the share still active when the churn horizon passed;
+-- both groups are followed from the same day, so a customer gone before CS could call is in
+-- neither; months whose horizon has not fully passed count their open cases apart
+
+{%- set contact_days = var('save_rate_contact_days') %}
 
 with
 
-cases as (
+high_risk as (
 
     select * from {{ ref('high_risk_cases') }}
+
+),
+
+---------- the control group is kept off the CS list: save_effect compares it, not this view
+cases as (
+
+    select
+        customer_id,
+        scoring_month,
+        horizon_passed,
+        still_active_at_horizon,
+        coalesce(first_cs_action_date < {{ add_days('flagged_date', contact_days) }}, false)
+            as cs_contacted,
+        churn_date is null or churn_date >= {{ add_days('flagged_date', contact_days) }}
+            as active_after_contact_window
+
+    from high_risk
+    where holdout_group != 'control'
 
 ),
 
@@ -44,8 +65,12 @@ counted as (
         count(*) as high_risk_customers,
         cast(sum(case when horizon_passed then 1 else 0 end) as {{ dbt.type_bigint() }})
             as horizon_passed_customers,
-        cast(sum(case when still_active_at_horizon then 1 else 0 end) as {{ dbt.type_bigint() }})
-            as still_active_customers
+        cast(sum(
+            case when horizon_passed and active_after_contact_window then 1 else 0 end
+        ) as {{ dbt.type_bigint() }}) as compared_customers,
+        cast(sum(
+            case when active_after_contact_window and still_active_at_horizon then 1 else 0 end
+        ) as {{ dbt.type_bigint() }}) as still_active_customers
 
     from cases
     group by scoring_month, cs_contacted
@@ -62,9 +87,10 @@ final as (
         coalesce(counted.horizon_passed_customers, 0) as horizon_passed_customers,
         coalesce(counted.high_risk_customers, 0)
         - coalesce(counted.horizon_passed_customers, 0) as open_customers,
+        coalesce(counted.compared_customers, 0) as compared_customers,
         coalesce(counted.still_active_customers, 0) as still_active_customers,
         coalesce(counted.still_active_customers, 0) * 1.0
-        / nullif(counted.horizon_passed_customers, 0) as save_rate
+        / nullif(counted.compared_customers, 0) as save_rate
 
     from groups
     left join counted
