@@ -144,8 +144,17 @@ def top_drivers(row: pd.Series) -> list[str]:
     return _recorded([row.get(c) for c in DRIVER_COLUMNS])
 
 
+def high_since(shown: pd.DataFrame) -> pd.Series:
+    """The first week of each High customer's current High episode, as dates (missing for
+    Medium and Low, and in a snapshot published before the column existed)."""
+    if "high_since" not in shown.columns:
+        return pd.Series(None, index=shown.index, dtype=object)
+    return pd.to_datetime(shown["high_since"]).dt.date
+
+
 def list_table(shown: pd.DataFrame) -> pd.DataFrame:
-    """The at-risk table as CS reads it: percentages in points, drivers joined in one column."""
+    """The at-risk table as CS reads it: percentages in points, drivers joined in one column,
+    and since when a High account has been High (a week-old case is not a new one)."""
     drivers = shown[list(DRIVER_COLUMNS)].itertuples(index=False)
     why = pd.Series(["; ".join(_recorded(d)) for d in drivers], index=shown.index, dtype=object)
     return pd.DataFrame(
@@ -153,6 +162,7 @@ def list_table(shown: pd.DataFrame) -> pd.DataFrame:
             "Company": shown["company_name"],
             "Customer": shown["customer_id"],
             "Tier": shown["risk_tier"],
+            "High since": high_since(shown),
             "Churn risk": shown["churn_probability"] * 100,
             "Change (pts)": shown["probability_change"] * 100,
             "Why": why,

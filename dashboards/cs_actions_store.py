@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -47,7 +47,13 @@ class ActionInvalid(ValueError):
 
 @dataclass(frozen=True)
 class CsAction:
-    """One CS action as the form collects it (action_at defaults to now, UTC)."""
+    """One CS action as the form collects it.
+
+    `action_date` is the day CS says it happened (the form's date): stored as the current
+    time when it is today, else as the start of that day, since a call logged late is still
+    a call of that day for the features and the save rate. Without it, `action_at` (UTC), and
+    without either, now.
+    """
 
     customer_id: str
     action_type: str
@@ -56,6 +62,7 @@ class CsAction:
     note: str | None = None
     action_at: datetime | None = None
     action_id: str | None = None
+    action_date: date | None = None
 
 
 def new_action_id() -> str:
@@ -63,8 +70,30 @@ def new_action_id() -> str:
     return f"APP-{uuid.uuid4().hex[:16].upper()}"
 
 
+def _clock() -> datetime:
+    """The only place the app reads the clock: now, aware, in this machine's time zone (the
+    app listens on loopback, so this machine is the CS manager's)."""
+    return datetime.now().astimezone()
+
+
 def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+    """Now in UTC, naive, as action_at is stored."""
+    return _clock().astimezone(UTC).replace(tzinfo=None)
+
+
+def today() -> date:
+    """The CS manager's date today: the latest day an action may be dated."""
+    return _clock().date()
+
+
+def action_time(action: CsAction) -> datetime:
+    """When the action is stored as having happened (UTC): see `CsAction`."""
+    if action.action_date is not None:
+        now = _clock()
+        if action.action_date == now.date():
+            return now.astimezone(UTC).replace(tzinfo=None)
+        return datetime.combine(action.action_date, time())
+    return action.action_at or _now()
 
 
 def validate(action: CsAction, known_customers: set[str] | None = None) -> list[str]:
@@ -86,7 +115,12 @@ def validate(action: CsAction, known_customers: set[str] | None = None) -> list[
         problems.append(f"Outcome must be one of: {', '.join(OUTCOMES)}, or empty.")
     if action.note and len(action.note) > MAX_NOTE:
         problems.append(f"The note is longer than {MAX_NOTE} characters.")
-    if action.action_at is not None and action.action_at > _now() + timedelta(minutes=5):
+    if action.action_date is not None and action.action_date > today():
+        problems.append(
+            f"The action's date {action.action_date:%Y-%m-%d} is in the future "
+            f"(today is {today():%Y-%m-%d})."
+        )
+    elif action.action_at is not None and action.action_at > _now() + timedelta(minutes=5):
         problems.append("The action cannot be in the future.")
     return problems
 
@@ -120,7 +154,7 @@ def record_action(
         "action_id": action_id,
         "customer_id": action.customer_id.strip(),
         "action_type": action.action_type,
-        "action_at": action.action_at or _now(),
+        "action_at": action_time(action),
         "performed_by": action.performed_by.strip(),
         "outcome": action.outcome,
         "note": (action.note or "").strip() or None,

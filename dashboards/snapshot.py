@@ -35,6 +35,8 @@ APP_TABLES = (
     "risk_trends",
     "risk_tier_cutoffs",
     "high_risk_cases",
+    "high_risk_episodes",
+    "save_effect",
     "save_rate",
     "model_performance",
     "model_health",

@@ -48,6 +48,7 @@ class Predictor:
                     model_name=loaded.name,
                     model_version=loaded.version,
                     source="payload",
+                    holdout_group=None,
                 )
         missing: list[FieldError] = []
         for i, item in enumerate(items):
@@ -72,6 +73,7 @@ class Predictor:
                 model_name=loaded.name,
                 model_version=loaded.version,
                 source="warehouse",
+                holdout_group=self.snapshots.holdout_groups(as_of).get(item.customer_id or ""),
             )
         if missing:
             raise NotFound(f"customers without an active snapshot: {field_names(missing)}", missing)

@@ -93,6 +93,7 @@ class Prediction(BaseModel):
                     "model_name": "churn-model",
                     "model_version": "3",
                     "source": "warehouse",
+                    "holdout_group": "treated",
                 }
             ]
         }
@@ -110,6 +111,15 @@ class Prediction(BaseModel):
     model_name: str
     model_version: str
     source: Literal["warehouse", "payload"]
+    holdout_group: Literal["control", "treated"] | None = Field(
+        default=None,
+        description="The randomized control group: for a customer id in an open High-risk "
+        "episode at `as_of_date` (the scored weeks since their last week that was not High), "
+        "the group drawn when it began. `control`: kept off the CS list for the episode, so "
+        "the save effect can be measured; do not contact them about it. `treated`: on the "
+        "list. Null when the customer is not in an open High episode, when it began before "
+        "the holdout (untracked), and for a `features` payload.",
+    )
 
 
 class BatchResponse(BaseModel):

@@ -10,6 +10,10 @@ The cache is bounded by memory, not by a count of dates (`CHURN_SERVE_CACHE_BYTE
 snapshot's size is its features frame plus its scored rows, which differ by orders of
 magnitude between a demo and a million customers. Least recently used entries go first; the
 snapshot that answers the current request stays even when it alone exceeds the budget.
+
+The holdout group of each customer in an open High episode (`serving.holdout`) is read the
+same way, once per (as_of, file version), so CS tools asking by id learn who is in the control
+group at the cost of one small query per warehouse change.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from models_ml.scoring import read_features, score_frame
 from serving.compute import request_threads
 from serving.config import ServingConfig
 from serving.errors import ModelUnavailable, NotFound, WarehouseUnavailable, field_error
+from serving.holdout import open_episode_groups
 from serving.model_holder import Served
 from warehouse import WarehouseError, get_warehouse
 from warehouse.redaction import redact
@@ -43,6 +48,8 @@ log = logging.getLogger("serving")
 Row = tuple[float, str, int, list[str]]  # probability, tier, rank, drivers
 READ_ATTEMPTS = 3  # a writer's lock is often gone within a few hundred ms
 READ_BACKOFF_SECONDS = 0.1
+# as_of dates whose holdout groups are kept: each is a dict of the High customers only
+GROUP_DATES = 8
 
 
 @dataclass(frozen=True)
@@ -116,6 +123,8 @@ class SnapshotCache:
         self._latest: tuple[tuple, date] | None = None
         # as_of -> (file signature, features, their bytes), oldest first
         self._features: OrderedDict[date, tuple[tuple, pd.DataFrame, int]] = OrderedDict()
+        # as_of -> (file signature, customer_id -> control/treated), oldest first
+        self._groups: OrderedDict[date, tuple[tuple, dict[str, str]]] = OrderedDict()
         self._lock = threading.Lock()  # the dict
         self._build = threading.Lock()  # one warehouse read + scoring at a time
 
@@ -138,6 +147,37 @@ class SnapshotCache:
                 ],
             )
         return as_of, row
+
+    def holdout_groups(self, as_of: date) -> dict[str, str]:
+        """customer_id -> 'control' | 'treated' of the open High episodes at `as_of`, read
+        once per warehouse file version; while a writer locks the file, the last read of that
+        date answers (a 503 when there is none: a missing group would read as 'not held out')."""
+        sig = self.signature()
+        known = self._groups.get(as_of)
+        if known is not None and known[0] == sig:
+            return known[1]
+        for attempt in range(READ_ATTEMPTS):
+            try:
+                groups = open_episode_groups(
+                    get_warehouse(self.settings, read_only=True),
+                    as_of,
+                    self.cfg.predictions_table,
+                    self.cfg.holdout_table,
+                )
+                break
+            except (WarehouseError, duckdb.Error) as exc:
+                if attempt + 1 < READ_ATTEMPTS:
+                    time.sleep(READ_BACKOFF_SECONDS)
+                elif known is not None:
+                    return known[1]
+                else:
+                    raise self._busy(exc) from exc
+        with self._lock:
+            self._groups[as_of] = (sig, groups)
+            self._groups.move_to_end(as_of)
+            while len(self._groups) > GROUP_DATES:
+                self._groups.popitem(last=False)
+        return groups
 
     def latest_as_of(self) -> date:
         """The newest as_of_date of the features table (cached per file version)."""

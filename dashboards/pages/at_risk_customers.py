@@ -1,5 +1,5 @@
-"""At-risk customers: this week's list with filters, counts in context, a customer view, CSV
-export and the form that logs a CS action."""
+"""At-risk customers: this week's list with filters, counts in context, since when High
+accounts have been High, a customer view, CSV export and the form that logs a CS action."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from dashboards.cs_actions_store import (
     list_actions,
     new_action_id,
     record_action,
+    today,
 )
 from dashboards.data import (
     TIER_COLORS,
@@ -127,6 +128,11 @@ st.dataframe(
             "MRR at risk", format="$%.0f", help="MRR × churn risk"
         ),
         "Why": st.column_config.TextColumn("Why (top drivers)", width="large"),
+        "High since": st.column_config.DateColumn(
+            "High since",
+            format="YYYY-MM-DD",
+            help="First week of the account's current run of High weeks (High only)",
+        ),
     },
 )
 st.download_button(
@@ -166,12 +172,16 @@ m1.metric(
     else f"{row['probability_change'] * 100:+.1f} pts vs last week",
     delta_color="inverse",
 )
+since = row.get("high_since")
+was = None if pd.isna(row["previous_tier"]) else f"was {row['previous_tier']} last week"
 m2.metric(
     "Tier",
     str(row["risk_tier"]),
-    delta=None if pd.isna(row["previous_tier"]) else f"was {row['previous_tier']} last week",
+    # a High account: since when (a case weeks old is not a new one); else last week's tier
+    delta=was if since is None or pd.isna(since) else f"since {pd.Timestamp(since):%Y-%m-%d}",
     delta_color="off",
     delta_arrow="off",
+    help=was,
 )
 m3.metric(
     "MRR",
@@ -274,44 +284,85 @@ if not actions.empty:
     st.dataframe(actions_table(actions), hide_index=True, width="stretch")
 
 # ---------- log a CS action
+# the form's fields live in session_state: a refused submission keeps what was typed, a saved
+# one starts a fresh action, and another customer starts afresh too
+NO_OUTCOME = "(none yet)"
+default_day = min(as_of.date(), today())
+
+
+def reset_action_form(customer_id: str, owner: str) -> None:
+    """Fresh fields for a new action on `customer_id` (its owner as performer, dated the
+    list's week) and a new action id."""
+    st.session_state.update(
+        action_for=customer_id,
+        action_id=new_action_id(),
+        action_type=ACTION_TYPES[0],
+        action_outcome=NO_OUTCOME,
+        action_by=owner,
+        action_note="",
+        action_date=default_day,
+    )
+
+
+def save_action(known: set[str], company: str, owner: str) -> None:
+    """Submit callback: it runs before the page, so it may reset the form's fields."""
+    state = st.session_state
+    if state["action_date"] is None:
+        state["action_result"] = ("error", "Not saved: choose the day of the action\\.")
+        return
+    outcome = state["action_outcome"]
+    action = CsAction(
+        customer_id=state["action_for"],
+        action_type=state["action_type"],
+        performed_by=state["action_by"],
+        outcome=None if outcome == NO_OUTCOME else outcome,
+        note=state["action_note"] or None,
+        action_id=state["action_id"],
+        action_date=state["action_date"],
+    )
+    try:
+        saved = record_action(action, settings(), known_customers=known)
+    except ActionInvalid as exc:
+        state["action_result"] = ("error", "Not saved: " + md(" ".join(exc.problems)))
+        return
+    state["action_result"] = (
+        "success",
+        f"Saved {action.action_type.replace('_', ' ')} of {action.action_date:%Y-%m-%d} for "
+        f"{md(company)} ({md(saved)}). It reaches the features and the save rate after the "
+        "next ingest and dbt build.",
+    )
+    reset_action_form(action.customer_id, owner)
+
+
+owner = str(row["account_owner"] or "")
+if st.session_state.get("action_for") != chosen:
+    reset_action_form(chosen, owner)
 st.markdown("**Log a CS action**")
-id_key = f"action_id_{chosen}"
-if id_key not in st.session_state:
-    st.session_state[id_key] = new_action_id()
-with st.form("log_action", clear_on_submit=True):
-    a1, a2, a3 = st.columns(3)
-    action_type = a1.radio(
+with st.form("log_action"):
+    a1, a2, a3, a4 = st.columns([3, 2, 2, 2])
+    a1.radio(
         "Action",
         ACTION_TYPES,
         format_func=lambda a: a.replace("_", " ").capitalize(),
         horizontal=True,
         key="action_type",
     )
-    outcome = a2.selectbox(
-        "Outcome", ["(none yet)", *OUTCOMES], key="action_outcome", help="What came of it"
+    a2.selectbox("Outcome", [NO_OUTCOME, *OUTCOMES], key="action_outcome", help="What came of it")
+    a3.text_input("Performed by", key="action_by")
+    a4.date_input(
+        "Date",
+        key="action_date",
+        format="YYYY-MM-DD",
+        help="The day it happened: the list's week by default; not after today.",
     )
-    performed_by = a3.text_input(
-        "Performed by", value=str(row["account_owner"] or ""), key="action_by"
+    st.text_area("Note", key="action_note", max_chars=None, height=80)
+    st.form_submit_button(
+        "Save action",
+        type="primary",
+        on_click=save_action,
+        args=(set(customers["customer_id"]), str(row["company_name"]), owner),
     )
-    note = st.text_area("Note", key="action_note", max_chars=None, height=80)
-    submitted = st.form_submit_button("Save action", type="primary")
-if submitted:
-    action = CsAction(
-        customer_id=chosen,
-        action_type=action_type,
-        performed_by=performed_by,
-        outcome=None if outcome == "(none yet)" else outcome,
-        note=note or None,
-        action_id=st.session_state[id_key],
-    )
-    try:
-        saved = record_action(action, settings(), known_customers=set(customers["customer_id"]))
-    except ActionInvalid as exc:
-        st.error("Not saved: " + md(" ".join(exc.problems)))
-    else:
-        st.session_state[id_key] = new_action_id()
-        st.success(
-            f"Saved {action_type.replace('_', ' ')} for {md(row['company_name'])} "
-            f"({md(saved)}). It reaches the features and the save rate after the next ingest "
-            "and dbt build."
-        )
+result = st.session_state.pop("action_result", None)
+if result is not None:
+    kind, message = result
+    (st.success if kind == "success" else st.error)(message)

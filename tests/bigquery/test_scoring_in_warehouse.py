@@ -33,12 +33,12 @@ class InPlaceDuckDB(DuckDBWarehouse):
 
     def __init__(self, path) -> None:
         super().__init__(path)
-        self.row_reads: list[str] = []
+        self.row_reads: list[tuple[tuple[str, ...], int]] = []  # (columns, rows) per read
 
     def query(self, sql, params=None):
         out = super().query(sql, params)
         if len(out):
-            self.row_reads.append(sql)
+            self.row_reads.append((tuple(out.columns), len(out)))
         return out
 
 
@@ -155,7 +155,10 @@ def test_scoring_job_sends_the_model_not_the_rows(champion, bucket, tmp_path, mo
     settings = world.settings.model_copy(update={"gcs_artifact_root": f"gs://{BUCKET}/churn"})
     result = models_ml.score(SCORE_AS_OF, settings=settings, cfg=world.cfg, warehouse=in_place)
 
-    assert in_place.row_reads == []  # no customer row came back to Python
+    # no customer row came back to Python: only the ids of the newly High customers, whose
+    # control-group draw is made in Python
+    assert {columns for columns, _ in in_place.row_reads} <= {("customer_id",)}
+    assert sum(rows for _, rows in in_place.row_reads) <= result.tiers.get("High", 0)
     ((spec, model_path),) = calls
     assert (
         model_path

@@ -221,6 +221,7 @@ def _with_details(customers: pd.DataFrame) -> pd.DataFrame:
         driver_2=[None, "b", None, "y", "", None],
         driver_3=["open tickets", "c", None, None, "z", None],
         last_cs_contact_at=[pd.Timestamp("2025-01-02 09:30"), None, None, None, None, None],
+        high_since=pd.to_datetime(["2024-12-16", "2024-11-04", "2025-01-06", None, None, None]),
     )
 
 
@@ -234,9 +235,11 @@ def test_top_drivers_leave_out_missing_and_blank(customers):
 def test_list_table(customers):
     table = list_table(_with_details(customers))
     assert list(table.columns) == [
-        "Company", "Customer", "Tier", "Churn risk", "Change (pts)", "Why", "Owner", "Plan",
-        "MRR", "MRR at risk", "Last CS contact",
+        "Company", "Customer", "Tier", "High since", "Churn risk", "Change (pts)", "Why",
+        "Owner", "Plan", "MRR", "MRR at risk", "Last CS contact",
     ]  # fmt: skip
+    assert table["High since"].iloc[1] == pd.Timestamp("2024-11-04").date()
+    assert table["High since"].iloc[3:].isna().all()
     assert list(table["Why"]) == ["few logins; open tickets", "a; b; c", "", "y", "x; z", ""]
     assert table["Churn risk"].tolist() == pytest.approx([90, 80, 70, 50, 10, 10])
     assert table["Change (pts)"].iloc[0] == pytest.approx(20)
@@ -248,6 +251,11 @@ def test_list_table(customers):
 def test_list_table_of_no_rows_has_the_columns(customers):
     table = list_table(_with_details(customers).iloc[0:0])
     assert table.empty and "Why" in table.columns
+
+
+def test_list_table_of_a_snapshot_without_high_since_leaves_it_blank(customers):
+    table = list_table(_with_details(customers).drop(columns="high_since"))
+    assert table["High since"].isna().all()
 
 
 def _actions(ids: list[str]) -> pd.DataFrame:

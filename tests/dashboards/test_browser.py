@@ -1,6 +1,7 @@
 """The app in a real browser: `streamlit run dashboards/app.py` on a free local port, driven by
 Debian's headless Chromium through Playwright. Filters the at-risk list to High, finds a known
-customer, and saves a screenshot of every page under test-output/screenshots/."""
+customer, and saves a screenshot of every page under test-output/screenshots/ (the Save rate
+page once it shows the randomized result)."""
 
 from __future__ import annotations
 
@@ -151,17 +152,18 @@ def test_at_risk_page_filters_to_high_and_finds_a_known_customer(app_data, app_u
 
 
 @pytest.mark.parametrize(
-    ("path", "title", "name"),
+    ("path", "title", "name", "shows"),
     [
-        ("risk_trends", "Risk trends", "3_risk_trends"),
-        ("save_rate", "Save rate", "4_save_rate"),
-        ("model_health", "Model health", "5_model_health"),
+        ("risk_trends", "Risk trends", "3_risk_trends", "Tier definition"),
+        ("save_rate", "Save rate", "4_save_rate", "Listed customers churned"),
+        ("model_health", "Model health", "5_model_health", "Champion"),
     ],
 )
-def test_every_page_renders(app_url, browser_page, path, title, name):
+def test_every_page_renders(app_url, browser_page, path, title, name, shows):
     page = browser_page
     page.goto(f"{app_url}/{path}")
     page.get_by_role("heading", name=title).wait_for()
+    page.get_by_text(shows).first.wait_for()
     page.locator('[data-testid="stVegaLiteChart"]').first.wait_for()
     _settle(page)
     assert not page.locator('[data-testid="stException"]').count()

@@ -3,7 +3,7 @@ columns (what ingestion's app_actions source lands in raw.app_cs_actions)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -13,6 +13,7 @@ from dashboards.cs_actions_store import (
     CsAction,
     list_actions,
     record_action,
+    today,
     validate,
 )
 from warehouse.settings import Settings
@@ -65,6 +66,10 @@ def test_same_action_id_is_saved_once(settings):
             CsAction("C1", "contacted", "Alice", action_at=datetime.now() + timedelta(days=2)),
             "future",
         ),
+        (
+            CsAction("C1", "contacted", "Alice", action_date=today() + timedelta(days=1)),
+            "is in the future",
+        ),
     ],
 )
 def test_bad_input_is_refused_and_nothing_written(settings, action, message):
@@ -81,3 +86,20 @@ def test_unknown_customer_is_refused():
 def test_no_store_yet_lists_nothing_and_creates_nothing(settings):
     assert list_actions(settings).empty
     assert not (settings.data_dir / "app").exists()
+
+
+def test_the_action_date_is_stored_as_that_day(settings):
+    """A past day is stored as its start; today as the moment it was logged."""
+    record_action(
+        CsAction("C1", "contacted", "Alice", action_date=date(2025, 12, 19), action_id="APP-1"),
+        settings,
+    )
+    before = datetime.now()
+    record_action(
+        CsAction("C1", "offer_made", "Alice", action_date=today(), action_id="APP-2"), settings
+    )
+    saved = list_actions(settings).set_index("action_id")["action_at"]
+    assert saved["APP-1"] == datetime(2025, 12, 19)
+    # stored in UTC: within a day of the local clock, and not a midnight
+    assert abs(saved["APP-2"] - before) < timedelta(days=1)
+    assert saved["APP-2"] != datetime.combine(today(), datetime.min.time())

@@ -100,3 +100,17 @@ def test_model_health_names_the_champion(app_data):
     assert not performance.empty and performance.roc_auc.between(0, 1).all()
     runs = _q(app_data, "select * from marts.recent_job_runs where job = 'score'")
     assert len(runs) == len(SCORED_MONDAYS)
+
+
+def test_high_since_is_the_start_of_the_open_high_episode(app_data):
+    at_risk = _q(app_data, "select * from marts.at_risk_customers").set_index("customer_id")
+    episodes = _q(
+        app_data, "select customer_id, episode_start from marts.high_risk_episodes where is_open"
+    ).set_index("customer_id")
+    high = at_risk[at_risk.risk_tier == "High"]
+    assert at_risk.loc[at_risk.risk_tier != "High", "high_since"].isna().all()
+    starts = pd.to_datetime(episodes.loc[high.index, "episode_start"])
+    assert (pd.to_datetime(high.high_since) == starts).all()
+    assert (pd.to_datetime(high.high_since) <= pd.to_datetime(high.as_of_date)).all()
+    # four scored Mondays: some High accounts have been High since an earlier one
+    assert (pd.to_datetime(high.high_since) < pd.Timestamp(LATEST)).any()

@@ -16,25 +16,11 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from models_ml.monitoring.save_effect import estimate  # noqa: E402
+from models_ml.monitoring.save_effect import COLUMNS, estimate  # noqa: E402
 from warehouse.duckdb_warehouse import DuckDBWarehouse  # noqa: E402
 
 SHARE = 0.5
-NUMBERS = [
-    "treated_n",
-    "control_n",
-    "treated_churned",
-    "control_churned",
-    "treated_churn_rate",
-    "control_churn_rate",
-    "effect",
-    "ci_low",
-    "ci_high",
-    "saved_customers",
-    "saved_mrr",
-    "observed_control_share",
-    "srm_p_value",
-]
+NUMBERS = [c for c in COLUMNS if c not in ("month", "cumulative", "srm_mismatch")]
 
 
 def _write_scores(path: Path) -> pd.DataFrame:

@@ -1,6 +1,7 @@
 -- the CS manager's list: every active customer's latest score, what changed since the previous
--- scored week, why, who owns the account, the money at stake and the last CS contact; the
--- control group of the holdout is left out while its High episode is open
+-- scored week, why, who owns the account, the money at stake, since when a High customer has
+-- been High and the last CS contact; the control group of the holdout is left out while its
+-- High episode is open
 
 with
 
@@ -33,6 +34,18 @@ held_out as (
     select distinct customer_id
     from episodes
     where holdout_group = 'control' and is_open
+
+),
+
+---------- a customer High in the latest week is in an open episode: since when
+open_episodes as (
+
+    select
+        customer_id,
+        episode_start as high_since
+
+    from episodes
+    where is_open
 
 ),
 
@@ -78,11 +91,14 @@ final as (
 
     select
         latest.*,
+        case when latest.risk_tier = 'High' then open_episodes.high_since end as high_since,
         last_contact.last_cs_contact_at,
         last_contact.last_cs_action_type,
         last_contact.last_cs_outcome
 
     from latest
+    left join open_episodes
+        on latest.customer_id = open_episodes.customer_id
     left join last_contact
         on latest.customer_id = last_contact.customer_id
             and last_contact.recency = 1
