@@ -533,6 +533,31 @@ class BigQueryWarehouse:
             self._drop(staging)
         self._label(name)
 
+    def _stage_rows(self, df: pd.DataFrame, name: str, table_id: str) -> str:
+        """Load `df` into a staging table typed like `name` and return it; on first use the
+        table `name` is created with the staged schema. The staging table is dropped again if
+        the creation fails; otherwise the caller drops it after its statement."""
+        from google.cloud import bigquery
+
+        for column in df.columns:
+            if not str(column) or any(ch in str(column) for ch in "`\\\n"):
+                raise WarehouseError(f"cannot write {name}: invalid column name {column!r}")
+        target = self._get_table(name)
+        staging = self._stage(df, name, target.schema if target is not None else None)
+        if target is None:
+            try:
+                fields = self.client.get_table(staging, retry=self.retry).schema
+                created = bigquery.Table(table_id, schema=fields)
+                created.labels = self.labels
+                self.client.create_table(created, exists_ok=True, retry=self.retry)
+            except _api_errors() as exc:
+                self._drop(staging)
+                raise translate_error(exc, f"writing rows to {name}", self.settings) from exc
+            except BaseException:
+                self._drop(staging)
+                raise
+        return staging
+
     def replace_rows(self, df: pd.DataFrame, name: str, match: Mapping[str, Any]) -> None:
         """Delete the rows matching `match` and insert `df`, in one atomic statement.
 
@@ -540,23 +565,12 @@ class BigQueryWarehouse:
         nulls. The frame is loaded typed like the table, so a column whose values do not fit
         the table's type fails before anything is changed.
         """
-        from google.cloud import bigquery
-
         table_id = self._check_writable(name)
         for column in match:
             check_name(column)
-        for column in df.columns:
-            if not str(column) or any(ch in str(column) for ch in "`\\\n"):
-                raise WarehouseError(f"cannot write {name}: invalid column name {column!r}")
         params = [to_query_parameter(v, f"m{i}") for i, v in enumerate(match.values())]
-        target = self._get_table(name)
-        staging = self._stage(df, name, target.schema if target is not None else None)
+        staging = self._stage_rows(df, name, table_id)
         try:
-            if target is None:
-                fields = self.client.get_table(staging, retry=self.retry).schema
-                created = bigquery.Table(table_id, schema=fields)
-                created.labels = self.labels
-                self.client.create_table(created, exists_ok=True, retry=self.retry)
             columns = ", ".join(f"`{c}`" for c in df.columns)
             source = ", ".join(f"S.`{c}`" for c in df.columns)
             if match:
@@ -581,21 +595,10 @@ class BigQueryWarehouse:
     def insert_new_rows(self, df: pd.DataFrame, name: str, key: Sequence[str]) -> int:
         """Insert the rows of `df` whose `key` is not in the table yet (creating it on first
         use) in one MERGE; returns how many were inserted. Stored rows are never changed."""
-        from google.cloud import bigquery
-
         table_id = self._check_writable(name)
         incoming = new_rows(df, name, key)
-        for column in incoming.columns:
-            if not str(column) or any(ch in str(column) for ch in "`\\\n"):
-                raise WarehouseError(f"cannot write {name}: invalid column name {column!r}")
-        target = self._get_table(name)
-        staging = self._stage(incoming, name, target.schema if target is not None else None)
+        staging = self._stage_rows(incoming, name, table_id)
         try:
-            if target is None:
-                fields = self.client.get_table(staging, retry=self.retry).schema
-                created = bigquery.Table(table_id, schema=fields)
-                created.labels = self.labels
-                self.client.create_table(created, exists_ok=True, retry=self.retry)
             columns = ", ".join(f"`{c}`" for c in incoming.columns)
             source = ", ".join(f"S.`{c}`" for c in incoming.columns)
             matched = " and ".join(f"T.`{c}` = S.`{c}`" for c in key)

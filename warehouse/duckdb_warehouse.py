@@ -135,19 +135,26 @@ class DuckDBWarehouse:
             )
         return self.query(f"select * from {name}")
 
-    def write_table(self, df: pd.DataFrame, name: str) -> None:
-        """Replace the whole table in one transaction."""
+    @contextmanager
+    def _writing(self, name: str) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-write connection inside one transaction, with `name`'s schema created:
+        every write commits whole or rolls back."""
         schema, _ = split_name(name)
         with self.connect(read_only=False) as con:
             con.execute("begin")
             try:
                 con.execute(f"create schema if not exists {schema}")
-                con.register("incoming", df)
-                con.execute(f"create or replace table {name} as select * from incoming")
+                yield con
                 con.execute("commit")
             except Exception:
                 con.execute("rollback")
                 raise
+
+    def write_table(self, df: pd.DataFrame, name: str) -> None:
+        """Replace the whole table in one transaction."""
+        with self._writing(name) as con:
+            con.register("incoming", df)
+            con.execute(f"create or replace table {name} as select * from incoming")
 
     def replace_rows(self, df: pd.DataFrame, name: str, match: Mapping[str, Any]) -> None:
         """Delete the rows matching `match` and insert `df`, atomically.
@@ -155,23 +162,15 @@ class DuckDBWarehouse:
         This is how a batch (for example one `as_of_date` x model version of predictions) is
         made idempotent: a rerun replaces its own rows and nothing else.
         """
-        schema, _ = split_name(name)
         for column in match:
             check_name(column)
-        with self.connect(read_only=False) as con:
-            con.execute("begin")
-            try:
-                con.execute(f"create schema if not exists {schema}")
-                con.register("incoming", df)
-                con.execute(f"create table if not exists {name} as select * from incoming limit 0")
-                if match:
-                    where = " and ".join(f"{column} = ?" for column in match)
-                    con.execute(f"delete from {name} where {where}", list(match.values()))
-                con.execute(f"insert into {name} by name select * from incoming")
-                con.execute("commit")
-            except Exception:
-                con.execute("rollback")
-                raise
+        with self._writing(name) as con:
+            con.register("incoming", df)
+            con.execute(f"create table if not exists {name} as select * from incoming limit 0")
+            if match:
+                where = " and ".join(f"{column} = ?" for column in match)
+                con.execute(f"delete from {name} where {where}", list(match.values()))
+            con.execute(f"insert into {name} by name select * from incoming")
 
     def append_rows(self, df: pd.DataFrame, name: str) -> None:
         """Append rows (creating the table on first use), atomically."""
@@ -181,21 +180,13 @@ class DuckDBWarehouse:
         """Insert the rows of `df` whose `key` is not in the table yet (creating it on first
         use), atomically; returns how many were inserted. Stored rows are never changed, so a
         rerun inserts nothing."""
-        schema, _ = split_name(name)
         incoming = new_rows(df, name, key)
         matched = " and ".join(f"stored.{column} = incoming.{column}" for column in key)
-        with self.connect(read_only=False) as con:
-            con.execute("begin")
-            try:
-                con.execute(f"create schema if not exists {schema}")
-                con.register("incoming", incoming)
-                con.execute(f"create table if not exists {name} as select * from incoming limit 0")
-                inserted = con.execute(
-                    f"insert into {name} by name select * from incoming "
-                    f"where not exists (select 1 from {name} as stored where {matched})"
-                ).fetchone()
-                con.execute("commit")
-            except Exception:
-                con.execute("rollback")
-                raise
+        with self._writing(name) as con:
+            con.register("incoming", incoming)
+            con.execute(f"create table if not exists {name} as select * from incoming limit 0")
+            inserted = con.execute(
+                f"insert into {name} by name select * from incoming "
+                f"where not exists (select 1 from {name} as stored where {matched})"
+            ).fetchone()
         return int(inserted[0]) if inserted else 0
