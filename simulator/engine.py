@@ -230,18 +230,8 @@ class Simulation:
         )
         keep = ts < np.minimum(st.churn_ts[chosen], self.end_ts)
         chosen, ts = chosen[keep], ts[keep]
-        st.cs_any_w[chosen] = w
         reached = rng.random(len(chosen)) < CS_REACH_SHARE
-        st.cs_contact_w[chosen[reached]] = w
-        self.rec.add(
-            "actions",
-            cust=chosen,
-            ts=ts,
-            kind=0,
-            owner=st.owner[chosen],
-            outcome=np.where(reached, 2, -1),
-            note=np.where(reached, 0, 1),
-        )
+        self.record_contacts(w, chosen, ts, reached)
         pick = np.flatnonzero(reached)
         pick = pick[rng.random(len(pick)) < 0.5]
         offer, ots = chosen[pick], ts[pick] + rng.integers(3600, 2 * DAY, len(pick))
@@ -263,6 +253,24 @@ class Simulation:
         st.cs_pending_w[offer[outcome == 2]] = w
         st.discount[acc] = np.maximum(st.discount[acc], rng.choice([15, 20, 25], len(acc)))
         self.subscription_event(acc, ots[outcome == 0] + 3600, 1, 0)
+
+    def record_contacts(
+        self, w: int, chosen: np.ndarray, ts: np.ndarray, reached: np.ndarray
+    ) -> None:
+        """One CS contact attempt per customer of `chosen` at `ts` (week `w`), whichever team
+        made it; the `reached` ones take the contact's hidden effect."""
+        st = self.st
+        st.cs_any_w[chosen] = w
+        st.cs_contact_w[chosen[reached]] = w
+        self.rec.add(
+            "actions",
+            cust=chosen,
+            ts=ts,
+            kind=0,
+            owner=st.owner[chosen],
+            outcome=np.where(reached, 2, -1),
+            note=np.where(reached, 0, 1),
+        )
 
     def usage(self, w: int, day: int, emit: bool) -> None:
         """Usage events of the week; updates the login/event windows."""

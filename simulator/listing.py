@@ -148,17 +148,7 @@ class ListTeam:
         keep = ts < np.minimum(st.churn_ts[chosen], sim.end_ts)
         chosen, ts = chosen[keep], ts[keep]
         reached = reach_u[chosen] < CS_REACH_SHARE
-        st.cs_any_w[chosen] = w
-        st.cs_contact_w[chosen[reached]] = w
-        sim.rec.add(
-            "actions",
-            cust=chosen,
-            ts=ts,
-            kind=0,
-            owner=st.owner[chosen],
-            outcome=np.where(reached, 2, -1),
-            note=np.where(reached, 0, 1),
-        )
+        sim.record_contacts(w, chosen, ts, reached)
         ep = self.open
         ep["contacted"] |= np.isin(ep["cust"], chosen)
         ep["reached"] |= np.isin(ep["cust"], chosen[reached])
