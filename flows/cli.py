@@ -194,6 +194,15 @@ def demo(
     customers: Annotated[int, typer.Option(help="customers that ever exist")] = 3_000,
     seed: Annotated[int, typer.Option()] = 42,
     weeks: Annotated[int, typer.Option(help="weekly loops after the first week")] = 3,
+    cs_team: Annotated[
+        str,
+        typer.Option(
+            "--cs-team",
+            help="list: the simulated CS team works the published at-risk list (the control "
+            "group is never contacted, so the save effect is measured); self: it picks whom "
+            "to call by itself",
+        ),
+    ] = "list",
     fresh: Annotated[
         bool, typer.Option(help="first remove the previous demo's data under CHURN_DATA_DIR")
     ] = True,
@@ -206,7 +215,10 @@ def demo(
 
     settings = get_settings()
     started = time.perf_counter()
-    plan = DemoPlan(customers=customers, seed=seed, weeks=weeks)
+    try:
+        plan = DemoPlan(customers=customers, seed=seed, weeks=weeks, cs_team=cs_team)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--cs-team") from exc
     try:
         log = run_demo(plan, settings, fresh=fresh)
     except StepFailed as exc:

@@ -35,19 +35,25 @@ def _raw_rows(settings: Settings) -> int:
 
 
 MARTS = "tag:marts"
+# the marts that read what the monitoring jobs write (drift checks, outcomes, job runs), and
+# the marts built on them (Model health)
+MONITORING_MARTS = "tag:marts,source:monitoring+"
 
 
-def transform_job(as_of: date, settings: Settings | None = None, marts: bool = False):  # noqa: ANN201
+def transform_job(  # noqa: ANN201
+    as_of: date, settings: Settings | None = None, marts: bool = False, select: str = MARTS
+):
     """`dbt build` (models, data tests, unit tests); any failed or skipped node fails it.
 
     The marts read the predictions, so the loop builds everything else before scoring
-    (`marts=False`) and the marts after it (`marts=True`).
+    (`marts=False`) and the marts after it (`marts=True`; `select` narrows them, e.g. to the
+    monitoring marts after a drift check). Building marts publishes the app's snapshot.
     """
     from flows.dbt_runner import run_dbt
 
     settings = settings or get_settings()
     with job("marts" if marts else "transform", settings) as metrics:
-        args = ["build", "--select", MARTS] if marts else ["build", "--exclude", MARTS]
+        args = ["build", "--select", select] if marts else ["build", "--exclude", MARTS]
         summary = run_dbt(args, settings)
         if not marts:
             from flows.data_quality import flagged_counts
@@ -59,6 +65,18 @@ def transform_job(as_of: date, settings: Settings | None = None, marts: bool = F
 
             publish_app_snapshot(settings)
         return summary
+
+
+def publish_monitoring(as_of: date, settings: Settings) -> None:
+    """Rebuild the marts the app's Model health reads and publish the snapshot.
+
+    The drift and outcomes jobs write tables the app only sees through the marts, and the
+    marts were published before those jobs ran: without this the app would show the week
+    before. Only the monitoring marts are rebuilt when the others exist (the monitoring marts
+    read them); before the first marts build, all of them.
+    """
+    built = get_warehouse(settings, read_only=True).table_exists("marts.customer_risk_history")
+    transform_job(as_of, settings, marts=True, select=MONITORING_MARTS if built else MARTS)
 
 
 SPLIT_PARTS = ("fit", "calibration", "holdout")
@@ -187,6 +205,7 @@ def drift_job(as_of: date, settings: Settings | None = None):  # noqa: ANN201
             settings,
             "drift",
         )
+    publish_monitoring(as_of, settings)
     return result
 
 
@@ -221,4 +240,5 @@ def outcomes_job(as_of: date, settings: Settings | None = None, min_auc: float =
             settings,
             "outcomes",
         )
+    publish_monitoring(as_of, settings)
     return outcomes

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
+
+import pytest
 
 from flows.demo import DemoPlan, reset_demo_state
 from warehouse.settings import Settings
@@ -40,3 +43,17 @@ def test_demo_weeks_are_consecutive_mondays() -> None:
     mondays = DemoPlan(weeks=3).mondays
     assert len(mondays) == 4 and all(d.weekday() == 0 for d in mondays)
     assert all((b - a).days == 7 for a, b in zip(mondays, mondays[1:], strict=False))
+
+
+def test_the_list_driven_loop_starts_before_week_0() -> None:
+    """With the list-driven CS team the lead weeks run as weekly cycles before week 0; the
+    self-driven team's backfill is scored at once; either way they are the Mondays before."""
+    listed, own = DemoPlan(lead_weeks=2), DemoPlan(cs_team="self", backfill_weeks=8)
+    week0 = listed.mondays[0]
+    assert listed.past_mondays == [week0 - timedelta(weeks=2), week0 - timedelta(weeks=1)]
+    assert len(own.past_mondays) == 8 and own.past_mondays[-1] == week0 - timedelta(weeks=1)
+    # the first list's episodes reach their 28-day horizon before the last Monday's data
+    last = listed.mondays[-1]
+    assert listed.past_mondays[0] + timedelta(days=28) < last
+    with pytest.raises(ValueError, match="cs_team"):
+        DemoPlan(cs_team="nobody")
