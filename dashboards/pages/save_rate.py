@@ -84,8 +84,8 @@ else:
         )
         c3.caption(f"95% interval [{row['ci_low'] * 100:.1f}, {row['ci_high'] * 100:.1f}] pts")
         c4.metric(
-            "Saves implied",
-            f"{row['saved_customers']:+.1f} customers",
+            "Saves implied (customers)",
+            f"{row['saved_customers']:+.1f}",
             help="Effect × the listed customers; MRR: effect × their MRR when they entered High.",
         )
         c4.caption(f"{signed_money(row['saved_mrr'])} MRR")

@@ -70,8 +70,9 @@ def _row(group: pd.DataFrame, share: float, alpha: float) -> dict:
         "treated_churn_rate": p_t,
         "control_churn_rate": p_c,
         "effect": effect,
-        "ci_low": effect - Z_95 * se,
-        "ci_high": effect + Z_95 * se,
+        # a difference of two shares lies in [-1, 1]; a small group's interval can reach past
+        "ci_low": max(effect - Z_95 * se, -1.0),
+        "ci_high": min(effect + Z_95 * se, 1.0),
         "saved_customers": effect * n_t,
         "saved_mrr": effect * float(treated["mrr"].sum()),
         "observed_control_share": n_c / (n_t + n_c) if n_t + n_c else float("nan"),

@@ -101,3 +101,19 @@ def test_a_month_without_controls_has_no_effect_but_counts_its_treated():
     assert math.isclose(month["treated_churn_rate"], 1 / 3)
     assert np.isnan(month["effect"]) and np.isnan(month["ci_low"])
     assert month["srm_p_value"] < 1
+
+
+def test_a_tiny_control_group_keeps_the_interval_within_possible_differences():
+    """1 of 2 control customers churned, 8 of 49 listed: the normal interval would reach past
+    +100 pts, which no difference of two shares can."""
+    rows = pd.DataFrame(
+        {
+            "month": MONTHS[0],
+            "holdout_group": ["control"] * 2 + ["treated"] * 49,
+            "churned": [True, False] + [True] * 8 + [False] * 41,
+            "mrr": 100.0,
+        }
+    )
+    total = estimate(rows, share=SHARE).query("cumulative").iloc[0]
+    assert math.isclose(total["effect"], 0.5 - 8 / 49)
+    assert total["ci_high"] == 1.0 and -1.0 < total["ci_low"] < total["effect"]

@@ -133,8 +133,14 @@ estimates as (
         treated_churn_rate,
         control_churn_rate,
         effect,
-        effect - {{ z_95 }} * effect_se as ci_low,
-        effect + {{ z_95 }} * effect_se as ci_high,
+        -- a difference of two shares lies in [-1, 1]; a small group's normal interval can
+        -- reach past that (greatest/least skip nulls on DuckDB, not on BigQuery: guarded)
+        case
+            when effect_se is not null then greatest(effect - {{ z_95 }} * effect_se, -1.0)
+        end as ci_low,
+        case
+            when effect_se is not null then least(effect + {{ z_95 }} * effect_se, 1.0)
+        end as ci_high,
         effect * treated_n as saved_customers,
         effect * treated_mrr as saved_mrr,
         observed_control_share,
