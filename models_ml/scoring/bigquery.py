@@ -5,7 +5,8 @@ The champion's ONNX export is put on GCS, imported as a BigQuery ML model
 and applied with ML.PREDICT to the features table at one `as_of_date`. Tiers, ranks and (for
 a linear champion) drivers are computed by the same query, and one multi-statement
 transaction replaces that (as_of_date, model version) batch of `ml.churn_predictions`. Only
-aggregates (rows per tier) come back to Python.
+aggregates (rows per tier) come back to Python, except for a tree champion: the inputs of its
+High and Medium customers come back for their drivers (`models_ml.scoring.bigquery_drivers`).
 
 Split in two: pure functions that return SQL and options (tested offline, and evaluated on
 DuckDB through sqlglot), and thin execution functions that need a real BigQuery (the
@@ -399,8 +400,9 @@ def score_in_warehouse(
 
     The ONNX file is the one logged at training: used in place when the run's artifacts are
     already on GCS, else copied under `gcs_artifact_root`. Drivers are computed in the query
-    for a logistic-regression champion and left empty for a tree champion (see
-    `models_ml.scoring.drivers_sql`).
+    for a logistic-regression champion (`models_ml.scoring.drivers_sql`); for a tree champion,
+    in Python for the High and Medium rows once the batch is written, then written into it
+    (`models_ml.scoring.bigquery_drivers`; Low rows keep none).
     """
     import tempfile
 
@@ -442,4 +444,31 @@ def score_in_warehouse(
             inactive_flags=flags,
             output=output,
         )
-        return score_in_bigquery(spec, warehouse.client, settings, upload, model_path)
+        tiers, mean = score_in_bigquery(spec, warehouse.client, settings, upload, model_path)
+    if spec.drivers_sql is None:  # a tree champion: its drivers are computed in Python
+        # imported here: that module builds on the SQL of this one
+        from models_ml.scoring.bigquery_drivers import add_tree_drivers
+        from models_ml.threads import compute_limits
+
+        with compute_limits(cfg.threads):
+            written = add_tree_drivers(warehouse, spec, loaded.model, loaded.schema, settings)
+        record_tree_drivers(written)
+    return tiers, mean
+
+
+def record_tree_drivers(written) -> None:
+    """Rows pulled and written for the drivers, and bytes where BigQuery reported them, as
+    metrics of the job's MLflow run (when one is active)."""
+    import mlflow
+
+    if mlflow.active_run() is None:
+        return
+    metrics = {
+        "drivers_rows_pulled": written.rows_pulled,
+        "drivers_rows_written": written.rows_updated,
+    }
+    if written.bytes_processed is not None:
+        metrics["drivers_bytes_processed"] = written.bytes_processed
+    if written.bytes_billed is not None:
+        metrics["drivers_bytes_billed"] = written.bytes_billed
+    mlflow.log_metrics(metrics)

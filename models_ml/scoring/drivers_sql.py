@@ -8,8 +8,9 @@ Pure functions of the fitted pipeline and its feature schema, returning GoogleSQ
 - `drivers_sql`: each customer's top three drivers, as `models_ml.drivers` words them, for
   the logistic-regression champion: its contributions are exact and linear (coefficient x
   standardised, imputed or one-hot input), so they are one SQL expression per input. A
-  gradient-boosting champion gets None: its Saabas attribution walks every tree, and
-  compiling the trees to SQL is not done (the documented limit: no drivers on that path).
+  gradient-boosting champion gets None: its Saabas attribution walks every tree, which is
+  not compiled to SQL; its drivers are computed in Python for the High and Medium rows once
+  the batch is written (`models_ml.scoring.bigquery_drivers`).
 
 The SQL keeps to functions that DuckDB also has once sqlglot transpiles it, so the tests
 evaluate it on a small frame and compare it with the Python drivers, row by row.
@@ -173,7 +174,8 @@ def drivers_sql(
     model: Pipeline, schema: FeatureSchema, id_column: str, relation: str = "inputs"
 ) -> str | None:
     """SELECT id, driver_1..3 over `relation` (id + `input_expressions` columns): the top
-    three inputs pushing each customer's risk up, worded; None for a tree champion."""
+    three inputs pushing each customer's risk up, worded; None for a tree champion (whose
+    drivers `bigquery_drivers` computes in Python)."""
     contributions = linear_contributions(model, schema)
     if contributions is None:
         return None

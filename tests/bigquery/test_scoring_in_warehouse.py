@@ -4,8 +4,10 @@ A warehouse that says `scores_in_warehouse` gets the model, not a request for ro
 ML cannot run here, so its one step is played by a stand-in: the generated SQL is transpiled
 to DuckDB (the local features table), and ML.PREDICT is onnxruntime on the ONNX file read
 back from the GCS emulator, at the MODEL_PATH the job chose, fed the generated ONNX inputs.
+A tree champion's drivers step runs its generated pull and UPDATE on DuckDB the same way.
 Everything else is the real job: champion from the registry, column checks, ONNX download,
-upload to GCS, the scoring spec and its prediction query, the batch replacement, the summary.
+upload to GCS, the scoring spec and its prediction query, the batch replacement, the drivers
+computed in Python, the summary.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import sqlglot
 import models_ml
 from models_ml.errors import ModelError
 from models_ml.scoring import bigquery as bqml
-from tests.models_ml.fixtures import SCORE_AS_OF, TRAIN_AS_OF, make_env
+from models_ml.scoring import bigquery_drivers as tree_drivers
+from tests.models_ml.fixtures import SCORE_AS_OF, TRAIN_AS_OF, client_for, make_env
 from warehouse.duckdb_warehouse import DuckDBWarehouse
 
 BUCKET = "churn-scoring"
@@ -107,6 +110,36 @@ def _stand_in(path, calls):
     return run
 
 
+def _drivers_stand_in(path, pulled: list[int]):
+    """pull_listed and write_drivers played by DuckDB on the generated SQL (the staged
+    table is a DuckDB table); `pulled` records the rows each pull brought back."""
+    import duckdb
+
+    def pull(warehouse, spec, settings):
+        con = duckdb.connect(str(path))
+        try:
+            frame = con.execute(_duckdb(tree_drivers.listed_inputs_sql(spec))).df()
+        finally:
+            con.close()
+        pulled.append(len(frame))
+        return frame, None, None
+
+    def write(warehouse, spec, drivers, settings):
+        con = duckdb.connect(str(path))
+        try:
+            con.execute("create schema if not exists stage")
+            con.register("drivers", drivers)
+            con.execute("create or replace table stage.drivers as select * from drivers")
+            update = _duckdb(tree_drivers.update_drivers_sql(spec, "stage.drivers"))
+            updated = con.execute(update).fetchone()[0]
+            con.execute("drop schema stage cascade")
+        finally:
+            con.close()
+        return int(updated)
+
+    return pull, write
+
+
 @pytest.fixture
 def bucket(gcs_emulator, monkeypatch):
     from google.auth.credentials import AnonymousCredentials
@@ -152,13 +185,22 @@ def test_scoring_job_sends_the_model_not_the_rows(champion, bucket, tmp_path, mo
 
     calls: list = []
     monkeypatch.setattr(bqml, "score_in_bigquery", _stand_in(world.settings.warehouse_file, calls))
+    pulled: list[int] = []
+    pull, write = _drivers_stand_in(world.settings.warehouse_file, pulled)
+    monkeypatch.setattr(tree_drivers, "pull_listed", pull)
+    monkeypatch.setattr(tree_drivers, "write_drivers", write)
     settings = world.settings.model_copy(update={"gcs_artifact_root": f"gs://{BUCKET}/churn"})
     result = models_ml.score(SCORE_AS_OF, settings=settings, cfg=world.cfg, warehouse=in_place)
 
-    # no customer row came back to Python: only the ids of the newly High customers, whose
-    # control-group draw is made in Python
+    # through the gateway, only the ids of the newly High customers came back (their
+    # control-group draw is made in Python); a tree champion's drivers step pulls the inputs
+    # of the High and Medium rows, and nothing else
     assert {columns for columns, _ in in_place.row_reads} <= {("customer_id",)}
     assert sum(rows for _, rows in in_place.row_reads) <= result.tiers.get("High", 0)
+    listed = result.tiers["High"] + result.tiers["Medium"]
+    assert pulled == ([listed] if champion == "hgb" else [])
+    metrics = client_for(settings).get_run(result.run_id).data.metrics
+    assert metrics.get("drivers_rows_pulled") == (listed if champion == "hgb" else None)
     ((spec, model_path),) = calls
     assert (
         model_path
@@ -183,13 +225,17 @@ def test_scoring_job_sends_the_model_not_the_rows(champion, bucket, tmp_path, mo
     assert (got["risk_tier"] == reference["risk_tier"])[~near].all()
     assert result.tiers == local.tiers or near.any()
     assert (spec.drivers_sql is not None) == (champion == "logreg")
+    in_list = got["risk_tier"].isin(["High", "Medium"]).to_numpy()
     for k in (1, 2, 3):
         column = f"driver_{k}"
         if champion == "logreg":
             assert got[column].fillna("-").tolist() == reference[column].fillna("-").tolist()
             assert k > 1 or got[column].notna().mean() > 0.9
-        else:  # the documented limit: a tree champion has no drivers in the warehouse
-            assert got[column].isna().all()
+        else:  # computed in Python for the listed rows only: Low rows are not on the list
+            ours, local_ones = got[column].fillna("-"), reference[column].fillna("-")
+            assert (ours == local_ones)[in_list].all()
+            assert got[column][~in_list].isna().all()
+            assert k > 1 or got[column][in_list].notna().all()
     # the batch replaced the local one for that (as_of, model version): one row per customer
     every = world.warehouse.query("select customer_id from ml.churn_predictions")
     assert every["customer_id"].is_unique
