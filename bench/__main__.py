@@ -1,7 +1,7 @@
 """`make bench`: print the measured figures of every part, as markdown tables.
 
 Sizes are flags so a laptop runs the small ones and a bigger box the 1M ones:
-    python -m bench --customers 100000 --customers 1000000
+    python -m bench --part pipeline --customers 1000000
     python -m bench --part ml --train-rows 100000 --train-rows 1000000 --score-rows 1000000
     python -m bench --part serving
     python -m bench --part save_effect --seeds 20 --save-customers 30000
@@ -9,7 +9,6 @@ Sizes are flags so a laptop runs the small ones and a bigger box the 1M ones:
 
 from __future__ import annotations
 
-import shutil
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -25,18 +24,35 @@ def _table(title: str, rows: list[tuple[str, str]]) -> None:
         typer.echo(f"| {key} | {value} |")
 
 
-def _pipeline(sizes: list[int], start: str, end: str, workdir: Path, keep: bool) -> None:
+def _pipeline(
+    sizes: list[int], start: str, end: str, seed: int, workdir: Path, restart: bool, keep: bool
+) -> None:
     from bench import pipeline
+    from bench.steps import StateMismatch, StepFailed
 
     for size in sizes:
+        try:
+            first, last = date.fromisoformat(start), date.fromisoformat(end)
+        except ValueError:
+            raise typer.BadParameter(f"not a date (YYYY-MM-DD): {start} / {end}") from None
+        try:
+            plan = pipeline.PipelinePlan(customers=size, start=first, end=last, seed=seed)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
         target = workdir / f"pipeline-{size}"
-        shutil.rmtree(target, ignore_errors=True)
-        figures = pipeline.run(size, date.fromisoformat(start), date.fromisoformat(end), target)
-        _table(f"pipeline at {size:,} customers ({start} to {end})", figures.rows())
-        if figures.quality is not None:
-            _table(f"model quality at {size:,} customers", figures.quality.rows_table())
-        if not keep:
-            shutil.rmtree(target, ignore_errors=True)
+        try:
+            figures = pipeline.run(plan, target, restart=restart, keep=keep, echo=typer.echo)
+        except StateMismatch as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        except StepFailed as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
+        except OSError as exc:  # the work dir cannot be written (permissions, a full disk)
+            typer.echo(f"error: work dir {target}: {exc.strerror}", err=True)
+            raise typer.Exit(1) from None
+        for line in pipeline.report(plan, figures):
+            typer.echo(line)
 
 
 def _ml(train_rows: list[int], score_rows: list[int]) -> None:
@@ -62,28 +78,53 @@ def _save_effect(seeds: int, customers: int, end: str) -> None:
     save_effect.run(seeds, size, echo=typer.echo)
 
 
-@app.command()
+PIPELINE_HELP = (
+    "pipeline: a first load (simulate, release, ingest, dbt build), then one weekly cycle "
+    "(release, ingest, dbt build, train, score, marts, publish, drift), each step a child "
+    "process; prints its wall time, peak RSS and data-dir size, against the goals (weekly "
+    "cycle under 15 min, first load under 2 h, disk peak under 60 GB). Resumable: each "
+    "finished step is recorded in WORKDIR/pipeline-N/bench_state.json, and the same command "
+    "run again prints the recorded steps and resumes at the first unfinished one (a step that "
+    "was stopped runs again from its start); --restart starts over."
+)
+
+
+@app.command(
+    help=f"Run the chosen benchmarks (all by default) and print their figures.\n\n{PIPELINE_HELP}"
+)
 def main(
     part: Annotated[
         list[str] | None, typer.Option(help="pipeline, ml, serving, save_effect")
     ] = None,
-    customers: Annotated[list[int] | None, typer.Option(help="pipeline sizes")] = None,
+    customers: Annotated[
+        list[int] | None, typer.Option(help="pipeline: company sizes (default 5000, 100000)")
+    ] = None,
     train_rows: Annotated[list[int] | None, typer.Option()] = None,
     score_rows: Annotated[list[int] | None, typer.Option()] = None,
-    start: Annotated[str, typer.Option()] = "2024-01-01",
-    end: Annotated[str, typer.Option()] = "2026-01-01",
-    workdir: Annotated[Path, typer.Option()] = Path("data/bench"),
-    keep: Annotated[bool, typer.Option(help="keep the bench warehouses")] = False,
+    start: Annotated[str, typer.Option(help="pipeline: first simulated day")] = "2024-01-01",
+    end: Annotated[
+        str, typer.Option(help="pipeline: day after the last simulated day")
+    ] = "2026-01-01",
+    seed: Annotated[int, typer.Option(help="pipeline: the simulator's seed")] = 1,
+    workdir: Annotated[
+        Path, typer.Option(help="pipeline: one pipeline-N dir per size, with its state file")
+    ] = Path("/tmp/churn-bench"),
+    restart: Annotated[
+        bool, typer.Option(help="pipeline: forget the recorded steps and start over")
+    ] = False,
+    keep: Annotated[
+        bool,
+        typer.Option(help="pipeline: keep the data once every step is done (the state stays)"),
+    ] = False,
     seeds: Annotated[int, typer.Option(help="save_effect: simulated companies")] = 20,
     save_customers: Annotated[int, typer.Option(help="save_effect: customers each")] = 30_000,
     save_end: Annotated[
         str, typer.Option(help="save_effect: last simulated day (from 2024-01-01)")
     ] = "2024-06-30",
 ) -> None:
-    """Run the chosen benchmarks (all by default) and print their figures."""
     parts = part or ["pipeline", "ml", "serving", "save_effect"]
     if "pipeline" in parts:
-        _pipeline(customers or [5_000, 100_000], start, end, workdir, keep)
+        _pipeline(customers or [5_000, 100_000], start, end, seed, workdir, restart, keep)
     if "ml" in parts:
         _ml(train_rows or [100_000, 1_000_000], score_rows or [200_000, 1_000_000])
     if "serving" in parts:

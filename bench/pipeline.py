@@ -1,83 +1,283 @@
-"""Foundation figures: simulator, ingestion and dbt build at a given size.
+"""The whole pipeline at a given size: a first load, then one weekly cycle, step by step.
 
-The feature build is compared with one plain GROUP BY pass over the same raw usage events in
-the same DuckDB file, because that pass is the floor any feature pipeline must pay. It is
-measured twice, as production runs it: a first build over all history up to a week before the
-end, then the weekly run after the last week is released and ingested (incremental models
-then add only that week, late events included).
+    python -m bench --part pipeline --customers 1000000 [--workdir DIR] [--restart]
+
+First load: simulate two years, release them up to a week before the last Monday, ingest,
+build every layer up to the features. Weekly cycle on the last Monday: release the last week,
+ingest, build, train, score, build the marts, publish the app's snapshot, check drift. Each
+step is the project's own job with its date given (`churn simulate`, `churn release --as-of`,
+`churn train --as-of`, `churn score --as-of`, `churn transform --select tag:marts`, `churn
+publish`, `churn drift --as-of`; ingest and the features build through `flows.jobs`, which
+take the date the CLI commands do not), run as a child process with the work dir's `data` as
+CHURN_DATA_DIR. Each prints its wall time, peak RSS and the data dir's size (bench/steps.py
+says how they are measured); the run is resumable from its last finished step.
+
+The goals it reports against are those of a company of a million customers on one machine:
+the weekly cycle, training included, under 15 minutes; the first load under 2 hours; the data
+dir's peak under 60 GB.
+
+`bench.weekly` replays only the weekly feature build on kept data, against a plain GROUP BY;
+the two helpers below read dbt's run results for it.
 """
 
 from __future__ import annotations
 
 import json
-import time
+import os
+import shutil
+import sys
+import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-import duckdb
+from bench.steps import Step, StepFigures, run_steps, shown
 
-from warehouse.settings import Settings
+FIRST_LOAD, WEEKLY = "first load", "weekly cycle"
+# steps that stand in for the sources (the simulator), not the pipeline's own jobs
+SOURCE_STEPS = {"simulate", "release", "weekly release"}
+GOALS = {FIRST_LOAD: 2 * 3600.0, WEEKLY: 15 * 60.0}
+DISK_GOAL_BYTES = 60 * 10**9
+# what a user's environment names elsewhere would send the jobs outside the work dir
+REDIRECTING_ENV = (
+    "CHURN_TARGET",
+    "CHURN_WAREHOUSE_PATH",
+    "CHURN_SOURCES_DIR",
+    "CHURN_CUSTOMER_DB_URL",
+    "CHURN_MLFLOW_TRACKING_URI",
+    "CHURN_APP_SNAPSHOT_PATH",
+    "CHURN_APP_ACTIONS_DB_URL",
+    "CHURN_METRICS_TEXTFILE",
+    "CHURN_PUSHGATEWAY_URL",
+    "CHURN_SLACK_WEBHOOK_URL",
+    "CHURN_ZENDESK_BASE_URL",
+    "CHURN_STRIPE_BASE_URL",
+)
 
 
-@dataclass
-class PipelineFigures:
+@dataclass(frozen=True)
+class PipelinePlan:
+    """One company: its size, simulated span and seed; the dates of its two loads."""
+
     customers: int
-    days: int
-    events: int
-    simulate_s: float
-    release_s: float
-    ingest_s: float
-    dbt_build_s: float
-    feature_sql_s: float
-    weekly_ingest_s: float
-    weekly_feature_sql_s: float
-    weekly_feature_elapsed_s: float
-    weekly_usage_sql_s: float
-    group_by_s: float
-    feature_rows: int
-    train_s: float = float("nan")
-    quality: object = None
+    start: date = date(2024, 1, 1)
+    end: date = date(2026, 1, 1)
+    seed: int = 1
+
+    def __post_init__(self) -> None:
+        if self.customers < 1:
+            raise ValueError(f"--customers must be at least 1, not {self.customers}")
+        if self.first_load_as_of <= self.start:
+            raise ValueError(
+                f"--start {self.start} to --end {self.end} is too short: the first load is "
+                "released a week before the last Monday before the end"
+            )
 
     @property
-    def feature_ratio(self) -> float:
-        return self.feature_sql_s / self.group_by_s
+    def weekly_as_of(self) -> date:
+        """The last Monday before `end`: the weekly cycle's scoring date."""
+        return self.end - timedelta(days=self.end.weekday() or 7)
 
     @property
-    def weekly_ratio(self) -> float:
-        return self.weekly_feature_sql_s / self.group_by_s
+    def first_load_as_of(self) -> date:
+        return self.weekly_as_of - timedelta(weeks=1)
 
-    @property
-    def weekly_elapsed_ratio(self) -> float:
-        return self.weekly_feature_elapsed_s / self.group_by_s
+    def params(self) -> dict[str, object]:
+        """What identifies the run in its state file."""
+        return {
+            "customers": self.customers,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "seed": self.seed,
+        }
 
-    def rows(self) -> list[tuple[str, str]]:
+    def steps(self) -> list[Step]:
+        """First load then the weekly cycle, as command lines."""
+        churn = _churn_command()
+        job = [sys.executable, "-m", "bench.pipeline"]
+        first, week = self.first_load_as_of.isoformat(), self.weekly_as_of.isoformat()
+        simulate = [
+            *churn,
+            "simulate",
+            f"--customers={self.customers}",
+            f"--seed={self.seed}",
+            f"--start={self.start.isoformat()}",
+            f"--end={self.end.isoformat()}",
+        ]
         return [
-            ("customers", f"{self.customers:,}"),
-            ("simulated days", f"{self.days:,}"),
-            ("raw usage events", f"{self.events:,}"),
-            ("simulate", f"{self.simulate_s:.1f} s ({self.events / self.simulate_s:,.0f} ev/s)"),
-            ("release", f"{self.release_s:.1f} s"),
-            ("ingest", f"{self.ingest_s:.1f} s ({self.events / self.ingest_s:,.0f} ev/s)"),
-            ("dbt build (incl. tests)", f"{self.dbt_build_s:.1f} s"),
-            ("first build: feature models, SQL time", f"{self.feature_sql_s:.1f} s"),
-            ("weekly run: ingest of the last week", f"{self.weekly_ingest_s:.1f} s"),
-            ("weekly run: feature models, SQL time summed", f"{self.weekly_feature_sql_s:.1f} s"),
-            ("weekly run: feature models, elapsed", f"{self.weekly_feature_elapsed_s:.1f} s"),
-            ("weekly run: usage models only", f"{self.weekly_usage_sql_s:.1f} s"),
-            ("plain GROUP BY over raw events", f"{self.group_by_s:.2f} s"),
-            ("first build / GROUP BY", f"{self.feature_ratio:.1f}x"),
-            ("weekly run (summed) / GROUP BY", f"{self.weekly_ratio:.1f}x"),
-            ("weekly run (elapsed) / GROUP BY", f"{self.weekly_elapsed_ratio:.1f}x (target <= 3x)"),
-            ("customer_features rows", f"{self.feature_rows:,}"),
-            ("train job (both candidates, MLflow, gates)", f"{self.train_s:.1f} s"),
+            # a simulation stopped half-way is refused by the next one: start both clean
+            Step("simulate", (*simulate,), FIRST_LOAD, fresh=("sim",)),
+            Step("release", (*churn, "release", "--as-of", first), FIRST_LOAD, fresh=("sources",)),
+            Step("ingest", (*job, "ingest", first), FIRST_LOAD),
+            Step("build", (*job, "build", first), FIRST_LOAD),
+            Step("weekly release", (*churn, "release", "--as-of", week), WEEKLY),
+            Step("weekly ingest", (*job, "ingest", week), WEEKLY),
+            Step("weekly build", (*job, "build", week), WEEKLY),
+            Step("train", (*churn, "train", "--as-of", week), WEEKLY),
+            Step("score", (*churn, "score", "--as-of", week), WEEKLY),
+            Step("marts", (*churn, "transform", "--select", "tag:marts"), WEEKLY),
+            Step("publish", (*churn, "publish"), WEEKLY),
+            Step("drift", (*churn, "drift", "--as-of", week, "--no-retrain"), WEEKLY),
         ]
 
 
-def _timed(func, *args, **kwargs) -> float:  # noqa: ANN001 - any callable
-    started = time.perf_counter()
-    func(*args, **kwargs)
-    return time.perf_counter() - started
+def _churn_command() -> list[str]:
+    """The `churn` command of this environment (the module when no script is installed)."""
+    script = Path(sys.executable).with_name("churn")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "flows.cli"]
+
+
+def child_env(workdir: Path) -> dict[str, str]:
+    """The jobs' environment: the work dir's data; dbt's target files and Prefect's home
+    beside it (not in the repository, where other runs may write); offline defaults."""
+    env = {k: v for k, v in os.environ.items() if k not in REDIRECTING_ENV}
+    runtime = (workdir / "runtime").resolve()
+    env.update(
+        CHURN_DATA_DIR=str((workdir / "data").resolve()),
+        DBT_TARGET_PATH=str(runtime / "dbt-target"),
+        PREFECT_HOME=str(runtime / "prefect"),
+    )
+    for key, value in {
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+        "DO_NOT_TRACK": "1",
+        # a failed step's traceback goes to its log; its one-line error is still the last line
+        "CHURN_DEBUG": "1",
+    }.items():
+        env.setdefault(key, value)
+    return env
+
+
+# ---------- the run and its report
+
+
+def run(
+    plan: PipelinePlan,
+    workdir: Path,
+    restart: bool = False,
+    keep: bool = True,
+    echo: Callable[[str], None] = print,
+) -> dict[str, StepFigures]:
+    """Run (or resume) the plan in `workdir`; return every step's figures.
+
+    Without `keep`, the data dir is removed once every step is done; the state file stays,
+    so the same command prints the figures again without running anything.
+    """
+    data_dir = workdir / "data"
+    steps = plan.steps()
+    existing = next(path for path in (workdir, *workdir.resolve().parents) if path.exists())
+    free = shutil.disk_usage(existing).free
+    echo(
+        f"pipeline at {plan.customers:,} customers in {workdir} "
+        f"(first load {plan.first_load_as_of}, weekly cycle {plan.weekly_as_of}; "
+        f"{gb(free)} free on its disk)"
+    )
+    figures = run_steps(
+        steps,
+        workdir,
+        plan.params(),
+        data_dir,
+        env=child_env(workdir),
+        restart=restart,
+        echo=echo,
+        describe=lambda step, f: describe(f),
+    )
+    if not keep:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    return figures
+
+
+def gb(size: float) -> str:
+    return f"{size / 10**9:.2f} GB"
+
+
+def duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return (
+        f"{minutes // 60} h {minutes % 60:02d} min"
+        if minutes >= 60
+        else f"{minutes} min {rest:02d} s"
+    )
+
+
+def describe(figures: StepFigures) -> str:
+    """One step's figures on one line."""
+    return (
+        f"{duration(figures.seconds)}, peak RSS {gb(figures.peak_rss)} "
+        f"(tree {gb(figures.tree_rss)}), disk {gb(figures.disk_after)} "
+        f"(peak {gb(figures.disk_peak)})"
+    )
+
+
+def report(plan: PipelinePlan, figures: dict[str, StepFigures]) -> list[str]:
+    """Markdown: a table of the steps, then the goals with what was measured."""
+    lines = [
+        f"\n### pipeline at {plan.customers:,} customers ({plan.start} to {plan.end}, "
+        f"seed {plan.seed})\n",
+        "| stage | step | command | wall time | peak RSS (largest process) "
+        "| peak RSS (process tree, sampled) | data dir after | data dir peak (sampled) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    steps = plan.steps()
+    for step in steps:
+        f = figures[step.name]
+        command = shown(step.command).replace("|", "\\|")
+        lines.append(
+            f"| {step.stage} | {step.name} | `{command}` | {duration(f.seconds)} "
+            f"| {gb(f.peak_rss)} | {gb(f.tree_rss)} | {gb(f.disk_after)} | {gb(f.disk_peak)} |"
+        )
+    lines += ["", "| goal | measured | |", "|---|---|---|"]
+    for stage, limit in GOALS.items():
+        stage_steps = [s for s in steps if s.stage == stage]
+        total = sum(figures[s.name].seconds for s in stage_steps)
+        own = sum(figures[s.name].seconds for s in stage_steps if s.name not in SOURCE_STEPS)
+        lines.append(
+            f"| {stage} under {duration(limit)} | {duration(total)} "
+            f"({duration(own)} without the simulator's steps) "
+            f"| {'met' if total <= limit else 'NOT met'} |"
+        )
+    peak = max(f.disk_peak for f in figures.values())
+    lines.append(
+        f"| data dir peak under {gb(DISK_GOAL_BYTES)} | {gb(peak)} "
+        f"| {'met' if peak <= DISK_GOAL_BYTES else 'NOT met'} |"
+    )
+    return lines
+
+
+# ---------- the two jobs the CLI runs without a date, with theirs
+
+
+def _job_main(argv: list[str]) -> int:
+    """`python -m bench.pipeline ingest|build YYYY-MM-DD`: `flows.jobs` with an explicit
+    as_of, settings from the environment (CHURN_DATA_DIR)."""
+    from flows import jobs
+
+    if len(argv) != 2 or argv[0] not in {"ingest", "build"}:
+        print("usage: python -m bench.pipeline ingest|build YYYY-MM-DD", file=sys.stderr)
+        return 2
+    try:
+        as_of = date.fromisoformat(argv[1])
+    except ValueError:
+        print(f"error: not a date (YYYY-MM-DD): {argv[1]!r}", file=sys.stderr)
+        return 2
+    try:
+        if argv[0] == "ingest":
+            print(jobs.ingest_job(as_of))
+        else:
+            print(f"dbt build ok: {jobs.transform_job(as_of).describe()}")
+    except Exception as exc:  # noqa: BLE001 - the traceback to the step's log, then one line
+        traceback.print_exc()
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+# ---------- dbt's run results, for bench.weekly
 
 
 def _feature_sql_seconds(project_dir: Path, prefix: str = "model.") -> float:
@@ -101,87 +301,5 @@ def _feature_elapsed_seconds(project_dir: Path) -> float:
     return (max(end for _, end in spans) - min(start for start, _ in spans)).total_seconds()
 
 
-def run(
-    customers: int, start: date, end: date, workdir: Path, seed: int = 1, train: bool = True
-) -> PipelineFigures:
-    """Simulate, release, ingest and build at one size; return the measured figures."""
-    import ingestion
-    import simulator
-    from flows.dbt_runner import PROJECT_DIR, run_dbt
-    from flows.jobs import MARTS
-
-    settings = Settings(data_dir=workdir)
-    week_before = end - timedelta(days=7)
-    simulate_s = _timed(
-        simulator.generate,
-        customers=customers,
-        seed=seed,
-        start=start,
-        end=end,
-        out=workdir / "sim",
-    )
-
-    def release(as_of: date) -> float:
-        return _timed(
-            simulator.release,
-            as_of=as_of,
-            sim=workdir / "sim",
-            out=settings.sources_path,
-            customer_db_url=settings.customer_db,
-        )
-
-    release_s = release(week_before)
-    ingest_s = _timed(ingestion.run, settings=settings)
-    dbt_build_s = _timed(run_dbt, ["run", "--exclude", MARTS], settings)
-    feature_sql_s = _feature_sql_seconds(PROJECT_DIR)
-    dbt_build_s += _timed(run_dbt, ["test", "--exclude", MARTS], settings)
-
-    release_s += release(end)
-    weekly_ingest_s = _timed(ingestion.run, settings=settings)
-    ingest_s += weekly_ingest_s
-    _timed(run_dbt, ["run", "--exclude", MARTS], settings)
-    weekly_feature_sql_s = _feature_sql_seconds(PROJECT_DIR)
-    weekly_feature_elapsed_s = _feature_elapsed_seconds(PROJECT_DIR)
-    weekly_usage_sql_s = sum(
-        _feature_sql_seconds(PROJECT_DIR, f"model.churn.{name}")
-        for name in ("stg_usage__events", "int_usage_")
-    )
-
-    train_s, quality = float("nan"), None
-    if train:
-        import models_ml
-        from bench import quality as quality_bench
-
-        train_s = _timed(models_ml.train, end, settings=settings)
-        quality = quality_bench.measure(settings, workdir / "sim")
-
-    con = duckdb.connect(str(settings.warehouse_file), read_only=True)
-    try:
-        events = con.execute("select count(*) from raw.usage_events").fetchone()[0]
-        started = time.perf_counter()
-        con.execute(
-            "select customer_id, count(*), count(distinct user_id), max(occurred_at) "
-            "from raw.usage_events group by 1"
-        ).fetchall()
-        group_by_s = time.perf_counter() - started
-        feature_rows = con.execute("select count(*) from features.customer_features").fetchone()[0]
-    finally:
-        con.close()
-    return PipelineFigures(
-        customers=customers,
-        days=(end - start).days,
-        events=events,
-        simulate_s=simulate_s,
-        release_s=release_s,
-        ingest_s=ingest_s,
-        dbt_build_s=dbt_build_s,
-        feature_sql_s=feature_sql_s,
-        weekly_ingest_s=weekly_ingest_s,
-        weekly_feature_sql_s=weekly_feature_sql_s,
-        weekly_feature_elapsed_s=weekly_feature_elapsed_s,
-        weekly_usage_sql_s=weekly_usage_sql_s,
-        group_by_s=group_by_s,
-        feature_rows=feature_rows,
-        train_s=train_s,
-        quality=quality,
-    )
+if __name__ == "__main__":
+    sys.exit(_job_main(sys.argv[1:]))
