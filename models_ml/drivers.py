@@ -116,14 +116,20 @@ def _generic(label: str, name: str, kind: str) -> Phrase:
 def render(phrase: Phrase, values: np.ndarray) -> np.ndarray:
     """Phrases for an array of raw values (object array of str); only distinct shown values
     are formatted."""
+    texts, inverse = render_codes(phrase, values)
+    return np.array(texts, dtype=object)[inverse]
+
+
+def render_codes(phrase: Phrase, values: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """(distinct phrases, index of each value's phrase): every distinct shown value is
+    formatted once."""
     if phrase.fmt == "text":
         keys = np.asarray(values, dtype=object)
     else:
         keys = _shown(phrase, np.asarray(values, dtype=np.float64))
     # hashing (factorize) rather than sorting (np.unique): NaN is kept as a key of its own
     inverse, unique = pd.factorize(keys, use_na_sentinel=False)
-    texts = np.array([_one(phrase, key) for key in unique], dtype=object)
-    return texts[inverse.reshape(-1)]
+    return [_one(phrase, key) for key in unique], inverse.reshape(-1)
 
 
 def _shown(phrase: Phrase, v: np.ndarray) -> np.ndarray:
@@ -175,13 +181,25 @@ class TopContributions:
 
 
 def top_contributions(contributions: np.ndarray, k: int = TOP_DRIVERS) -> TopContributions:
-    """The `k` largest contributions of each row, largest first (row by row, so chunks of
-    rows give the same result as the whole matrix)."""
-    k = min(k, contributions.shape[1])
-    top = np.argpartition(-contributions, k - 1, axis=1)[:, :k]
-    within = np.argsort(-np.take_along_axis(contributions, top, axis=1), axis=1, kind="stable")
-    order = np.take_along_axis(top, within, axis=1)
-    return TopContributions(order, np.take_along_axis(contributions, order, axis=1))
+    """The `k` largest contributions of each row, largest first, ties to the first column
+    (row by row, so chunks of rows give the same result as the whole matrix).
+
+    k passes of argmax over the row: for k = 3 of ~20 inputs this is several times cheaper
+    than a partition and a sort of every row.
+    """
+    n, width = contributions.shape
+    k = min(k, width)
+    order = np.empty((n, k), dtype=np.intp)
+    chosen = np.empty((n, k), dtype=contributions.dtype)
+    rows = np.arange(n)
+    remaining = contributions.copy() if k > 1 else contributions
+    for rank in range(k):
+        best = np.argmax(remaining, axis=1)
+        order[:, rank] = best
+        chosen[:, rank] = remaining[rows, best]
+        if rank + 1 < k:
+            remaining[rows, best] = -np.inf
+    return TopContributions(order, chosen)
 
 
 def top_drivers(
@@ -203,24 +221,23 @@ def top_drivers(
     )
     k = min(k, top.order.shape[1])
     n = top.order.shape[0]
-    out = [np.full(n, None, dtype=object) for _ in range(TOP_DRIVERS)]
+    # per (row, rank) cell: the feature pushing risk up there, or -1; cells grouped by
+    # feature with one stable sort (a radix sort on these small integers)
     pushes = top.chosen[:, :k] > MIN_CONTRIBUTION
-    rows, ranks = np.nonzero(pushes)
-    features = top.order[rows, ranks]
-    # group the (row, rank) cells by feature: one sort instead of a pass per feature and rank
-    by_feature = np.argsort(features, kind="stable")
-    features, rows, ranks = features[by_feature], rows[by_feature], ranks[by_feature]
-    bounds = np.flatnonzero(np.diff(features)) + 1
-    starts = np.concatenate(([0], bounds))
-    ends = np.concatenate((bounds, [len(features)]))
-    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
-        if start == end:
-            continue
-        j = int(features[start])
+    features = np.where(pushes, top.order[:, :k], -1).astype(np.int16).reshape(-1)
+    cells = np.argsort(features, kind="stable")
+    bounds = np.cumsum(np.bincount(features + 1, minlength=len(schema.columns) + 1))
+    # per cell, the index of its phrase in `texts` (0: no driver)
+    text_of = np.zeros(n * k, dtype=np.int64)
+    texts: list[str | None] = [None]
+    for j in np.flatnonzero(np.diff(bounds)).tolist():
+        at = cells[bounds[j] : bounds[j + 1]]
         name = schema.columns[j]
-        cells_rows, cells_ranks = rows[start:end], ranks[start:end]
-        texts = render(phrase_for(name, schema.kinds[j]), raw[name].to_numpy()[cells_rows])
-        for rank in range(k):
-            at = cells_ranks == rank
-            out[rank][cells_rows[at]] = texts[at]
-    return out
+        phrase = phrase_for(name, schema.kinds[j])
+        phrases, inverse = render_codes(phrase, raw[name].to_numpy()[at // k])
+        text_of[at] = inverse + len(texts)
+        texts += phrases
+    table = np.array(texts, dtype=object)
+    text_of = text_of.reshape(n, k)
+    out = [table[text_of[:, rank]] for rank in range(k)]
+    return out + [np.full(n, None, dtype=object) for _ in range(TOP_DRIVERS - k)]

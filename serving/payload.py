@@ -1,4 +1,5 @@
-"""Feature payloads: checked against the champion's signature, then scored by `score_frame`.
+"""Feature payloads: checked against the champion's signature, then scored by the same
+attribution as batch scoring (`score_prepared`), without building a snapshot frame.
 
 Rules, the same as batch scoring wherever JSON allows:
 - every input of the signature must be present (null allowed: a missing value, as in the
@@ -10,26 +11,30 @@ Rules, the same as batch scoring wherever JSON allows:
   batch scoring (the category weighs nothing);
 - the tier uses the probability thresholds: with a capacity (High = top K of the snapshot),
   a lone payload has no snapshot to rank in, so it gets no rank.
+
+Checked payloads go straight to the prepared inputs `prepare_inputs` would make (float32
+numbers and flags, text with nulls as the missing category): a payload is one row, and the
+snapshot checks, pandas conversions and ColumnTransformer that batch scoring pays once per
+snapshot would otherwise cost several times the row's own scoring.
 """
 
 from __future__ import annotations
 
 import math
-from datetime import date
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from models_ml.config import MLConfig
-from models_ml.features import FeatureSchema
-from models_ml.scoring import score_frame
+from models_ml.features import MISSING, FeatureSchema
+from models_ml.scoring.local import score_prepared, tiers_by_threshold
 from serving.errors import InvalidRequest, field_error
 from serving.schemas import FieldError
 
 MAX_ABS = 1e12  # beyond it float32 inputs lose meaning; refused rather than guessed
 MAX_TEXT = 256
-_AS_OF = date(2000, 1, 3)  # placeholder snapshot date: score_frame scores one as_of at a time
 
 
 def check_payload(
@@ -77,30 +82,36 @@ def _problem(value: Any, kind: str) -> str | None:
     return None
 
 
-def payload_frame(payloads: list[dict[str, Any]], schema: FeatureSchema, cfg: MLConfig):
-    """A customer_features-shaped frame of checked payloads (synthetic ids, one as_of)."""
-    data: dict[str, object] = {
-        cfg.id_column: [f"payload-{i}" for i in range(len(payloads))],
-        cfg.date_column: [_AS_OF] * len(payloads),
-    }
+@dataclass(frozen=True)
+class PayloadScores:
+    """Per payload, in order: probability, tier by thresholds, and up to three drivers."""
+
+    probability: np.ndarray
+    tier: np.ndarray
+    drivers: list[list[str]]
+
+
+def payload_inputs(payloads: list[dict[str, Any]], schema: FeatureSchema) -> pd.DataFrame:
+    """The prepared input frame (as `prepare_inputs` makes it) of checked payloads."""
+    data: dict[str, np.ndarray] = {}
     for name, kind in zip(schema.columns, schema.kinds, strict=True):
         values = [p[name] for p in payloads]
-        if kind == "numeric":
-            data[name] = np.array([np.nan if v is None else float(v) for v in values])
-        else:  # object columns: flags stay Python bools, text stays text, null stays None
-            data[name] = pd.Series(values, dtype=object)
-    return pd.DataFrame(data)
+        if kind == "categorical":
+            data[name] = np.array([MISSING if v is None else v for v in values], dtype=object)
+        else:  # numbers and flags: float64 first, then float32, as prepare_inputs rounds
+            numbers = np.array([np.nan if v is None else float(v) for v in values])
+            data[name] = numbers.astype(np.float32)
+    return pd.DataFrame(data, copy=False)
 
 
-def score_payloads(payloads: list[dict[str, Any]], loaded, cfg: MLConfig) -> pd.DataFrame:
-    """`score_frame` rows for checked payloads, tiers by thresholds (see module doc)."""
-    frame = payload_frame(payloads, loaded.schema, cfg)
-    thresholds = cfg.model_copy(update={"tiers": cfg.tiers.model_copy(update={"capacity": None})})
-    out = score_frame(frame, loaded, thresholds, _AS_OF, "online", pd.Timestamp.now())
-    bad = ~np.isfinite(out["churn_probability"].to_numpy())
-    if bad.any():
+def score_payloads(payloads: list[dict[str, Any]], loaded, cfg: MLConfig) -> PayloadScores:
+    """Scores of checked payloads, tiers by thresholds (see module doc)."""
+    X = payload_inputs(payloads, loaded.schema)
+    probability, drivers = score_prepared(X, loaded, cfg)
+    if not np.isfinite(probability).all():
         raise InvalidRequest(
             "the features give no finite probability",
             [field_error("features", "values too extreme for the model")],
         )
-    return out
+    per_payload = [[d for d in row if d is not None] for row in zip(*drivers, strict=True)]
+    return PayloadScores(probability, tiers_by_threshold(probability, cfg.tiers), per_payload)

@@ -1,5 +1,5 @@
 """Requests to predictions: check every item first, then score payloads together in one
-`score_frame` call and look ids up in the scored snapshot. One served version answers a whole
+call and look ids up in the scored snapshot. One served version answers a whole
 request, even when the alias moves meanwhile."""
 
 from __future__ import annotations
@@ -35,16 +35,15 @@ class Predictor:
         payload = [i for i, item in enumerate(items) if item.features is not None]
         if payload:
             with request_threads(self.serving.threads):
-                frame = score_payloads([items[i].features for i in payload], loaded, self.cfg)
-            drivers = frame[["driver_1", "driver_2", "driver_3"]].astype(object).to_numpy()
+                scores = score_payloads([items[i].features for i in payload], loaded, self.cfg)
             for j, i in enumerate(payload):
                 out[i] = Prediction(
                     customer_id=items[i].customer_id,
                     as_of_date=items[i].as_of_date,
-                    churn_probability=float(frame["churn_probability"].iloc[j]),
-                    risk_tier=frame["risk_tier"].iloc[j],
+                    churn_probability=float(scores.probability[j]),
+                    risk_tier=scores.tier[j],
                     risk_rank=None,
-                    drivers=[d for d in drivers[j] if isinstance(d, str)],
+                    drivers=scores.drivers[j],
                     model_name=loaded.name,
                     model_version=loaded.version,
                     source="payload",

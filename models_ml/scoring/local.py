@@ -6,7 +6,8 @@ not in the spine that week and so is never scored, and there is no fallback to o
 snapshots. The probability is taken from the attribution (bias + contributions, exact by
 construction) and checked against `predict_proba` on a sample, so drivers cost one extra
 sparse product rather than a second pass over the trees. `score_frame` is pure: the batch
-job, the API and the benchmarks share it.
+job and the benchmarks use it; the API scores payloads with `score_prepared`, its core, as
+a payload needs none of the snapshot checks.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from models_ml.attribution import attribute_chunks
+from models_ml.attribution import attribute_chunks, classifier_inputs
 from models_ml.config import MLConfig, Tiers
-from models_ml.drivers import TopContributions, top_contributions, top_drivers
+from models_ml.drivers import TOP_DRIVERS, TopContributions, top_contributions, top_drivers
 from models_ml.errors import ModelError
 from models_ml.features import check_columns, prepare_inputs
 from models_ml.registry import LoadedModel
@@ -27,20 +28,44 @@ from models_ml.scoring.columns import PREDICTION_NAMES
 from warehouse.interface import WarehouseError, check_name
 
 PARITY_TOLERANCE = 1e-5
+# up to this many rows the parity check skips the ColumnTransformer (see _model_probability)
+SMALL_PARITY_ROWS = 256
 
 
 def assign_tiers(p: np.ndarray, ids: np.ndarray, tiers: Tiers) -> tuple[np.ndarray, np.ndarray]:
     """(risk_tier, risk_rank): rank 1 is the riskiest, ties broken by customer id so the
     result does not depend on row order. With a capacity K, High is exactly the top K."""
-    if np.unique(p).size == len(p):  # no ties: no need to sort by id too
-        order = np.argsort(-p, kind="stable")
-    else:
+    # any sort will do: ties are put in id order below, so the result is unique
+    order = np.argsort(-p)
+    ranked = p[order]
+    # (NaN, which no payload or snapshot should give, counts as tied with NaN as in a sort)
+    tied = np.flatnonzero((ranked[1:] == ranked[:-1]) | np.isnan(ranked[1:]))
+    if tied.size > len(p) // 4:  # mostly ties: one sort by (probability, id) is cheaper
         order = np.lexsort((ids.astype(str), -p))
+    elif tied.size:
+        # only rows of runs of equal probabilities are re-sorted, by id (as text); each run
+        # keeps its place, so the result is the full (probability, id) order
+        in_run = np.zeros(len(p), dtype=bool)
+        in_run[tied] = in_run[tied + 1] = True
+        members = order[in_run]
+        order[in_run] = members[np.lexsort((ids[members].astype(str), -p[members]))]
     rank = np.empty(len(p), dtype=np.int64)
     rank[order] = np.arange(1, len(p) + 1)
     high = rank <= tiers.capacity if tiers.capacity is not None else p >= tiers.high
-    tier = np.where(high, "High", np.where(p >= tiers.medium, "Medium", "Low"))
-    return tier.astype(object), rank
+    return _tier_names(high, p, tiers), rank
+
+
+def tiers_by_threshold(p: np.ndarray, tiers: Tiers) -> np.ndarray:
+    """risk_tier from the probability thresholds alone (no snapshot to rank in)."""
+    return _tier_names(p >= tiers.high, p, tiers)
+
+
+def _tier_names(high: np.ndarray, p: np.ndarray, tiers: Tiers) -> np.ndarray:
+    level = np.where(high, 2, (p >= tiers.medium).astype(np.intp))
+    return _TIER_NAMES[level]
+
+
+_TIER_NAMES = np.array(["Low", "Medium", "High"], dtype=object)
 
 
 def guard_frame(features: pd.DataFrame, loaded: LoadedModel, cfg: MLConfig, as_of: date):
@@ -87,27 +112,7 @@ def score_frame(
     rows = guard_frame(features, loaded, cfg, as_of)
     X = prepare_inputs(rows, loaded.schema)
     n = len(rows)
-    # one pass of the attribution gives both: probability = sigmoid(bias + sum of the
-    # contributions), exact by construction; chunks keep only each row's top contributions
-    probability = np.empty(n, dtype=np.float64)
-    tops = []
-    for start, attribution in attribute_chunks(loaded.model, X, loaded.schema):
-        probability[start : start + len(attribution.contributions)] = attribution.probability
-        tops.append(top_contributions(attribution.contributions))
-    p = probability
-    check = min(n, cfg.parity_check_rows)
-    if check:
-        # a small sample: one OpenMP thread avoids paying parallel start-up on 2,000 rows
-        with threadpool_limits(limits=1, user_api="openmp"):
-            expected = loaded.model.predict_proba(X.iloc[:check])[:, 1]
-        gap = float(np.max(np.abs(expected - p[:check])))
-        if gap > PARITY_TOLERANCE:
-            raise ModelError(
-                f"drivers do not add up to the model's probability (gap {gap:.2e})",
-                "the scikit-learn internals the attribution reads may have changed: pin "
-                "scikit-learn to the model's version",
-            )
-    drivers = top_drivers(TopContributions.concat(tops), X, loaded.schema)
+    p, drivers = score_prepared(X, loaded, cfg)
     ids = rows[cfg.id_column].to_numpy()
     tier, rank = assign_tiers(p, ids, cfg.tiers)
     # ids already text (the usual case) are kept: no round trip through fixed-width unicode
@@ -131,6 +136,48 @@ def score_frame(
     }
     # in the declared order of ml.churn_predictions (a column missing here fails loudly)
     return pd.DataFrame(index=pd.RangeIndex(n), data={c: columns[c] for c in PREDICTION_NAMES})
+
+
+def score_prepared(
+    X: pd.DataFrame, loaded: LoadedModel, cfg: MLConfig
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """(churn probability, three driver arrays) of prepared inputs (`prepare_inputs`), rows
+    already checked: one pass of the attribution, checked against the model's own
+    prediction on the first `cfg.parity_check_rows` rows."""
+    n = len(X)
+    # one pass of the attribution gives both: probability = sigmoid(bias + sum of the
+    # contributions), exact by construction; chunks keep only each row's top contributions
+    probability = np.empty(n, dtype=np.float64)
+    tops = []
+    for start, attribution in attribute_chunks(loaded.model, X, loaded.schema):
+        probability[start : start + len(attribution.contributions)] = attribution.probability
+        tops.append(top_contributions(attribution.contributions))
+    check = min(n, cfg.parity_check_rows)
+    if check:
+        expected = _model_probability(loaded, X.iloc[:check] if check < n else X)
+        gap = float(np.max(np.abs(expected - probability[:check])))
+        if gap > PARITY_TOLERANCE:
+            raise ModelError(
+                f"drivers do not add up to the model's probability (gap {gap:.2e})",
+                "the scikit-learn internals the attribution reads may have changed: pin "
+                "scikit-learn to the model's version",
+            )
+    if not tops:
+        return probability, [np.full(0, None, dtype=object) for _ in range(TOP_DRIVERS)]
+    return probability, top_drivers(TopContributions.concat(tops), X, loaded.schema)
+
+
+def _model_probability(loaded: LoadedModel, X: pd.DataFrame) -> np.ndarray:
+    """The model's own probability, computed apart from the attribution."""
+    if len(X) <= SMALL_PARITY_ROWS:
+        # a few rows (an API payload): the classifier on its input matrix built without the
+        # ColumnTransformer, whose fixed cost per call is several times one row's work; the
+        # caller's thread limits apply (serving sets them once per request thread)
+        inputs = classifier_inputs(loaded.model, X, loaded.schema)
+        return loaded.model[-1].predict_proba(inputs)[:, 1]
+    # a sample: one OpenMP thread avoids paying parallel start-up on 2,000 rows
+    with threadpool_limits(limits=1, user_api="openmp"):
+        return loaded.model.predict_proba(X)[:, 1]
 
 
 def features_table(warehouse, cfg: MLConfig) -> str:
