@@ -23,7 +23,7 @@ Check = Callable[[Any], str | None]
 
 BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
 # Python types that already are the column's type: no coercion, no variant
-_EXACT: dict[str, tuple[type, ...]] = {
+EXACT_TYPES: dict[str, tuple[type, ...]] = {
     "bigint": (int,),
     "text": (str,),
     "json": (dict, list),
@@ -38,49 +38,97 @@ def show(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def integer(field: str, nullable: bool = False) -> Rule:
+class IntegerRule:
     """The field is a JSON integer in the 64-bit range (not a string, float or boolean)."""
 
-    def rule(record: dict[str, Any]) -> str | None:
-        value = record.get(field)
+    def __init__(self, field: str, nullable: bool = False) -> None:
+        self.field = field
+        self.nullable = nullable
+
+    def __call__(self, record: dict[str, Any]) -> str | None:
+        value = record.get(self.field)
         if value is None:
-            return None if nullable else f"{field} is missing"
+            return None if self.nullable else f"{self.field} is missing"
         if isinstance(value, bool) or not isinstance(value, int):
-            return f"{field} {show(value)} is not an integer"
+            return f"{self.field} {show(value)} is not an integer"
         if not BIGINT_MIN <= value <= BIGINT_MAX:
-            return f"{field} {value} is out of the 64-bit integer range"
+            return f"{self.field} {value} is out of the 64-bit integer range"
         return None
 
-    return rule
+    def column_passes(self, values: list[Any]) -> bool:
+        """True when every value of the field's column passes (a whole page at once)."""
+        present = [value for value in values if value is not None]
+        if len(present) < len(values) and not self.nullable:
+            return False
+        if not present:
+            return True
+        return set(map(type, present)) == {int} and in_bigint_range(present)
+
+
+class StringRule:
+    """The field is a JSON string (the cursor and key text columns)."""
+
+    def __init__(self, field: str) -> None:
+        self.field = field
+
+    def __call__(self, record: dict[str, Any]) -> str | None:
+        value = record.get(self.field)
+        if value is None:
+            return f"{self.field} is missing"
+        if not isinstance(value, str):
+            return f"{self.field} {show(value)} is not a string"
+        return None
+
+    def column_passes(self, values: list[Any]) -> bool:
+        """True when every value of the field's column passes (a whole page at once)."""
+        return set(map(type, values)) == {str}
+
+
+def integer(field: str, nullable: bool = False) -> Rule:
+    """The field is a JSON integer in the 64-bit range (not a string, float or boolean)."""
+    return IntegerRule(field, nullable)
 
 
 def string(field: str) -> Rule:
     """The field is a JSON string (the cursor and key text columns)."""
-
-    def rule(record: dict[str, Any]) -> str | None:
-        value = record.get(field)
-        if value is None:
-            return f"{field} is missing"
-        if not isinstance(value, str):
-            return f"{field} {show(value)} is not a string"
-        return None
-
-    return rule
+    return StringRule(field)
 
 
-def record_check(*rules: Rule) -> Check:
-    """A check that gives the first problem of a record, or None when it may land."""
+def in_bigint_range(values: list[int]) -> bool:
+    """True when the (non-empty) integers all fit a 64-bit column."""
+    return min(values) >= BIGINT_MIN and max(values) <= BIGINT_MAX
 
-    def check(record: Any) -> str | None:
+
+class RecordCheck:
+    """The first problem of a record, or None when it may land; `rules` checked in order."""
+
+    def __init__(self, *rules: Rule) -> None:
+        self.rules = rules
+
+    def __call__(self, record: Any) -> str | None:
         if not isinstance(record, dict):
             return "record is not a JSON object"
-        for rule in rules:
+        for rule in self.rules:
             problem = rule(record)
             if problem:
                 return problem
         return None
 
-    return check
+    def page_passes(self, records: list[Any], column: Callable[[str], list[Any]]) -> bool:
+        """True when every record is an object that passes every rule (checked column by
+        column); False when some record may not, or a rule cannot be checked by column."""
+        if not all(type(record) is dict for record in records):
+            return False
+        for rule in self.rules:
+            passes = getattr(rule, "column_passes", None)
+            if passes is None or not passes(column(rule.field)):  # type: ignore[attr-defined]
+                return False
+        return True
+
+
+def record_check(*rules: Rule) -> Check:
+    """A check that gives the first problem of a record, or None when it may land."""
+    return RecordCheck(*rules)
 
 
 class ColumnGuard:
@@ -101,7 +149,8 @@ class ColumnGuard:
         self.types.update({name: c["data_type"] for name, c in declared.items()})
         self._names: dict[str, str] = {}
 
-    def _column(self, key: str) -> str:
+    def column(self, key: str) -> str:
+        """The raw column a record key lands in (dlt's normalised name, cached)."""
         name = self._names.get(key)
         if name is None:
             name = self._names[key] = self._normalize(key)
@@ -113,11 +162,11 @@ class ColumnGuard:
         for key, value in record.items():
             if value is None:
                 continue
-            name = self._column(key)
+            name = self.column(key)
             want = self.types.get(name) or new.get(name)
             if want is None:
                 want = new[name] = py_type_to_sc_type(type(value))
-            if type(value) in _EXACT.get(want, ()):
+            if type(value) in EXACT_TYPES.get(want, ()):
                 if want == "bigint" and not BIGINT_MIN <= value <= BIGINT_MAX:
                     return f"{key} {value} is out of the 64-bit integer range"
                 continue
@@ -127,3 +176,26 @@ class ColumnGuard:
                 return f"{key} {show(value)} does not fit its {want} column"
         self.types.update(new)
         return None
+
+    def page_fits(self, columns: dict[str, list[Any]]) -> bool:
+        """True when every value of every record key (`columns`: key -> values) has exactly
+        its column's type, so no record needs coercion or quarantine; then new columns'
+        types are learned from their first value, as `__call__` would. False otherwise
+        (the records then go through `__call__` one by one)."""
+        new: dict[str, str] = {}
+        names = [self.column(key) for key in columns]
+        if len(set(names)) < len(names):
+            return False  # two keys, one column: the record-by-record order decides
+        for name, values in zip(names, columns.values(), strict=True):
+            present = [value for value in values if value is not None]
+            if not present:
+                continue
+            want = self.types.get(name) or new.get(name)
+            if want is None:
+                want = new[name] = py_type_to_sc_type(type(present[0]))
+            if not set(map(type, present)).issubset(EXACT_TYPES.get(want, ())):
+                return False
+            if want == "bigint" and not in_bigint_range(present):
+                return False
+        self.types.update(new)
+        return True

@@ -121,6 +121,25 @@ class Cursor:
         value_key = self.key(value)
         return value_key is None or value_key >= self._start_key
 
+    def admit_all(self, values: list[Any]) -> list[bool]:
+        """`admits` for each value, then `observe` of the admitted ones, in one pass: the
+        mark ends where observing them one by one would leave it."""
+        keys = [self.key(value) for value in values]
+        start = self._start_key
+        keep = [start is None or k is None or k >= start for k in keys]
+        if self._held:
+            return keep
+        best_key, best_value, found = self._best, None, False
+        for value, value_key, ok in zip(values, keys, keep, strict=True):
+            if not ok or value_key is None or value_key > self.bound:
+                continue
+            if best_key is None or value_key > best_key:
+                best_key, best_value, found = value_key, value, True
+        if found:
+            self._best = best_key
+            self._stored["value"] = self.encode(best_value)
+        return keep
+
     def hold(self) -> None:
         """Stop moving for the rest of this extraction.
 

@@ -86,6 +86,16 @@ def _bigquery(settings: Settings) -> Any:
     )
 
 
+def loads_json_from_arrow(settings: Settings) -> bool:
+    """Whether the destination loads a `json` column from an Arrow table's JSON text as JSON.
+
+    DuckDB does (Parquet text into a JSON column). dlt's BigQuery destination refuses JSON
+    columns in Parquet and would load them from JSON lines as JSON strings, so on BigQuery
+    API records keep going through dlt's row normaliser.
+    """
+    return settings.target == "local"
+
+
 def _destination_has_state(settings: Settings, pipeline_name: str) -> bool:
     """True when the warehouse still holds dlt state for this pipeline."""
     if settings.target == "bigquery":

@@ -44,16 +44,23 @@ def add_to_row(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def add_to_table(table: pa.Table) -> pa.Table:
-    """Stamp an Arrow table with constant columns, without leaving Arrow."""
+    """Stamp an Arrow table with constant columns, without leaving Arrow.
+
+    Columns already there are replaced where they stand, so a table built in the raw
+    table's column order keeps it.
+    """
     load_id, loaded_at = current_load()
     n = table.num_rows
-    for name in (LOADED_AT, LOAD_ID):
-        if name in table.column_names:
-            table = table.drop_columns([name])
     loaded = pa.repeat(pa.scalar(loaded_at, type=pa.timestamp("us")), n)
     ident = pa.repeat(pa.scalar(load_id, type=pa.string()), n)
-    table = table.append_column(pa.field(LOADED_AT, loaded.type, nullable=False), loaded)
-    return table.append_column(pa.field(LOAD_ID, pa.string(), nullable=False), ident)
+    for name, values in ((LOADED_AT, loaded), (LOAD_ID, ident)):
+        field = pa.field(name, values.type, nullable=False)
+        at = table.schema.get_field_index(name)
+        if at >= 0:
+            table = table.set_column(at, field, values)
+        else:
+            table = table.append_column(field, values)
+    return table
 
 
 def add_metadata(item: Any) -> Any:

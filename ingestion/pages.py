@@ -1,5 +1,9 @@
 """API pages, read from disk (`<dir>/page-00001.json`, ...) or fetched: one `Page` each.
 
+A page on disk may be gzipped (`page-00001.json.gz`, as large exports are). One that does not
+decompress to its end is quarantined as one row holding its bytes in base64, like a page
+that is not JSON, and read again next run.
+
 A page that cannot be read whole never stops the others: bytes that are not UTF-8 are
 decoded with U+FFFD (the records that contain it go to quarantine), and a page that is not
 JSON, or holds no list of records, is kept as text with the reason (quarantined as one row).
@@ -7,17 +11,27 @@ JSON, or holds no list of records, is kept as text with the reason (quarantined 
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dlt.common.json import json as fast_json
+
 from ingestion.errors import IngestionError
 
 # a JSON escape of a UTF-16 surrogate: valid JSON, but alone it is not valid Unicode
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+# 19 digits in a row may be an integer beyond 64 bits, which dlt's fast parser (orjson)
+# turns into a float; the standard parser keeps it an int (then quarantined as out of range).
+# Found by mapping every digit to "0" and anything else to " " (~20x faster than a regex).
+_DIGITS_AS_ZERO = bytes(0x30 if 0x30 <= i <= 0x39 else 0x20 for i in range(256))
+_LONG_DIGIT_RUN = b"0" * 19
 
 
 @dataclass(frozen=True)
@@ -57,16 +71,38 @@ def api_page(source: str, name: str, body: Any, key: str) -> Page:
 
 
 def page_files(source: str, directory: Path, hint: str) -> list[Path]:
-    """The page files in order; a clear error when the directory is missing."""
+    """The page files (`.json` or `.json.gz`) in order; a clear error when the directory is
+    missing."""
     if not directory.is_dir():
         raise IngestionError(source, f"no directory {directory} — {hint}")
-    return sorted(directory.glob("page-*.json"))
+    return sorted([*directory.glob("page-*.json"), *directory.glob("page-*.json.gz")])
+
+
+def parse_json(text: str, data: bytes) -> Any:
+    """The JSON value of `text` (read from `data`): what `json.loads` returns, ~2x faster.
+
+    dlt's parser (orjson) refuses what it would read differently (NaN, 1e400, lone
+    surrogates) and those pages, and any with a possible 65-bit integer, go to `json.loads`,
+    which also words the error of a page that is not JSON.
+    """
+    if _LONG_DIGIT_RUN not in data.translate(_DIGITS_AS_ZERO):
+        try:
+            return fast_json.loads(text)
+        except ValueError:
+            pass
+    return json.loads(text)
 
 
 def read_page(path: Path, root: Path, key: str) -> Page:
     """One page file, named relative to `root`, never raising on its content."""
     name = path.relative_to(root).as_posix()
     data = path.read_bytes()
+    if path.name.endswith(".gz"):
+        try:
+            data = gzip.decompress(data)
+        except (EOFError, OSError, zlib.error) as exc:
+            text = base64.b64encode(data).decode("ascii")
+            return Page(name, error=f"page is not a whole gzip file ({exc})", text=text)
     try:
         text = data.decode("utf-8")
         bad_utf8 = False
@@ -74,7 +110,7 @@ def read_page(path: Path, root: Path, key: str) -> Page:
         text = data.decode("utf-8", errors="replace")
         bad_utf8 = True
     try:
-        body = json.loads(text)
+        body = parse_json(text, data)
     except json.JSONDecodeError as exc:
         return Page(name, error=f"page is not valid JSON: {exc}", text=text)
     page = records_of(name, body, key)

@@ -16,6 +16,7 @@ import dlt
 from ingestion.checks import integer, record_check, string
 from ingestion.common import INSERT_ONLY, RELEASE_HINT, col, raw_schema_settings
 from ingestion.cursor import Cursor, epoch_key, load_bound
+from ingestion.destination import loads_json_from_arrow
 from ingestion.errors import IngestionError
 from ingestion.http_client import HttpClient
 from ingestion.metadata import add_metadata, metadata_hints
@@ -92,9 +93,14 @@ def event_pages_disk(settings: Settings) -> Iterator[Page]:
 
 
 @dlt.source(name="stripe", max_table_nesting=0)
-def stripe_source(settings: Settings) -> Any:
-    """Events into `raw.stripe_events`, `data` kept whole as JSON."""
+def stripe_source(settings: Settings, arrow: bool | None = None) -> Any:
+    """Events into `raw.stripe_events`, `data` kept whole as JSON.
+
+    `arrow` picks Arrow tables or dict rows for dlt (ingestion/records.py); by default the
+    destination decides.
+    """
     raw_schema_settings()
+    arrow = loads_json_from_arrow(settings) if arrow is None else arrow
 
     @dlt.resource(
         name=EVENTS.table,
@@ -109,6 +115,6 @@ def stripe_source(settings: Settings) -> Any:
             pages = event_pages_api(settings, int(cursor.start or 0))
         else:
             pages = event_pages_disk(settings)
-        yield from land(EVENTS, pages, cursor)
+        yield from land(EVENTS, pages, cursor, arrow)
 
     return with_quarantine(events(), SOURCE).add_map(add_metadata)

@@ -1,4 +1,4 @@
-"""Usage event files (`usage/dt=YYYY-MM-DD/events.jsonl`) into `raw.usage_events`.
+"""Usage event files (`usage/dt=YYYY-MM-DD/events.jsonl`, or `.jsonl.gz`) into `raw.usage_events`.
 
 Volume is the concern here (tens of millions of events), so new files are parsed by DuckDB into
 Arrow and handed to dlt as Arrow; Python touches rows only for the new tail of a file that grew
@@ -40,6 +40,9 @@ from ingestion.usage_files import (
     Ledger,
     Mark,
     Todo,
+    UnfinishedGzip,
+    decompress,
+    is_gzip,
     read_rest,
     scan,
     source_name,
@@ -130,11 +133,12 @@ def file_load_columns() -> dict[str, Any]:
 
 
 def list_files(settings: Settings) -> list[Path]:
-    """All event files of the release, oldest day first."""
+    """All event files of the release (`events.jsonl` and `events.jsonl.gz`), oldest day
+    first."""
     root = settings.usage_path
     if not root.is_dir():
         raise IngestionError(SOURCE, f"no directory {root} — {RELEASE_HINT}")
-    return sorted(root.glob("dt=*/events.jsonl"))
+    return sorted([*root.glob("dt=*/events.jsonl"), *root.glob("dt=*/events.jsonl.gz")])
 
 
 def read_with_duckdb(paths: Sequence[Path]) -> pa.Table:
@@ -183,8 +187,11 @@ def parse_lines(data: bytes, name: str) -> pa.Table:
 
 
 def read_with_python(path: Path) -> pa.Table:
-    """A whole file through the line parser."""
-    return parse_lines(path.read_bytes(), source_name(path))
+    """A whole file through the line parser (decompressed first if it is gzip)."""
+    data = path.read_bytes()
+    if is_gzip(path):
+        data = decompress(data, source_name(path))
+    return parse_lines(data, source_name(path))
 
 
 def read_files(paths: Sequence[Path]) -> pa.Table:
@@ -227,7 +234,10 @@ def _read_rest(todo: Todo) -> tuple[pa.Table, FileLoad] | None:
 
 def _read_whole(todo: Todo) -> tuple[pa.Table, FileLoad]:
     """The line parser on a whole file (it has no loaded prefix to check)."""
-    read = _read_rest(Todo(todo.path, todo.change))
+    try:
+        read = _read_rest(Todo(todo.path, todo.change))
+    except UnfinishedGzip as exc:
+        raise IngestionError(SOURCE, f"{exc} after it was checked; run again") from exc
     if read is None:
         raise IngestionError(SOURCE, f"{todo.path} changed while it was read; run again")
     return read
@@ -250,7 +260,11 @@ def read_batch(batch: Sequence[Todo]) -> tuple[list[pa.Table], list[FileLoad]]:
                 continue
             log.warning("usage: %s was rewritten; landing all of it again", todo.name)
             todo = todo.rewritten()
-        mark, clean = scan(todo.path)
+        try:
+            mark, clean = scan(todo.path)
+        except UnfinishedGzip as exc:
+            log.warning("usage: %s; it is read again next run", exc)
+            continue
         if clean:
             fast.append((todo, mark))
         else:

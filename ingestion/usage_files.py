@@ -20,6 +20,13 @@ as a second, broken row. If the file is still unchanged at the next run, its wri
 and the held-back bytes land as they are (a bad line keeps its text): nothing is lost, only
 delayed by one run. (DuckDB cannot stop before a byte, so such a file goes to the line parser.)
 
+A gzip file (`events.jsonl.gz`, how exports usually arrive) is a unit: its bytes are the
+compressed bytes, it is loaded whole, and any change to them (a rewrite, or gzip members
+appended to it) lands all of its lines again as rewritten; staging keeps the first delivery
+of each event id, as for any rewritten file. Same bytes under a new mtime are a touch, as
+above. A gzip file that does not decompress to its end (still being written, or cut short)
+is not loaded and not recorded: it is tried again every run until it is whole.
+
 The ledger of earlier versions was a list of file names (`loaded_files`); a listed file is
 taken as loaded whole at its size when this version first sees it (hashed once, not reloaded);
 a listed name with no file stays listed until its file appears.
@@ -27,9 +34,11 @@ a listed name with no file stays listed until its file appears.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,9 +55,30 @@ _CHUNK = 1 << 20
 _LONGEST_TAIL = 1 << 20  # an unterminated last line longer than this goes to the line parser
 
 
+GZIP_SUFFIX = ".gz"
+
+
+class UnfinishedGzip(ValueError):
+    """A gzip file that does not decompress to its end (cut short or still being written)."""
+
+
 def source_name(path: Path) -> str:
-    """The ledger key and `_source_file` value of a file: `dt=YYYY-MM-DD/events.jsonl`."""
+    """The ledger key and `_source_file` value of a file: `dt=YYYY-MM-DD/events.jsonl`
+    (or `events.jsonl.gz`)."""
     return f"{path.parent.name}/{path.name}"
+
+
+def is_gzip(path: Path) -> bool:
+    """True for a gzip-compressed event file (`.jsonl.gz`)."""
+    return path.name.endswith(GZIP_SUFFIX)
+
+
+def decompress(data: bytes, name: str) -> bytes:
+    """All members of a gzip file's bytes; `UnfinishedGzip` when they stop short."""
+    try:
+        return gzip.decompress(data)
+    except (EOFError, OSError, zlib.error) as exc:
+        raise UnfinishedGzip(f"{name} is not a whole gzip file ({exc})") from exc
 
 
 @dataclass(frozen=True)
@@ -183,7 +213,13 @@ def whole_file_mark(path: Path) -> Mark:
 
 def scan(path: Path) -> tuple[Mark, bool]:
     """Hash a whole file in chunks, for the DuckDB reader: its mark, and whether DuckDB may read
-    it as it is (no delimiter byte, and no last line to hold back)."""
+    it as it is (no delimiter byte, and no last line to hold back).
+
+    A gzip file is hashed as stored and checked decompressed; its last line is whole (the file
+    is), and `UnfinishedGzip` says it does not decompress to its end.
+    """
+    if is_gzip(path):
+        return _scan_gzip(path)
     with path.open("rb") as handle:
         stat = os.fstat(handle.fileno())
         digest = hashlib.sha256()
@@ -202,10 +238,41 @@ def scan(path: Path) -> tuple[Mark, bool]:
     return Mark(stat.st_size, digest.hexdigest(), stat.st_size, stat.st_mtime_ns), clean
 
 
+def _scan_gzip(path: Path) -> tuple[Mark, bool]:
+    """`scan` of a gzip file: every member decompressed in chunks, never all in memory."""
+    with path.open("rb") as handle:
+        stat = os.fstat(handle.fileno())
+        digest = hashlib.sha256()
+        odd, remaining = False, stat.st_size
+        inflate = zlib.decompressobj(wbits=31)
+        try:
+            while remaining > 0 and (chunk := handle.read(min(_CHUNK, remaining))):
+                remaining -= len(chunk)
+                digest.update(chunk)
+                while chunk:
+                    odd = odd or DELIMITER in inflate.decompress(chunk)
+                    chunk = inflate.unused_data
+                    if inflate.eof and chunk:  # the next member
+                        inflate = zlib.decompressobj(wbits=31)
+                    elif not inflate.eof:
+                        chunk = b""
+        except zlib.error as exc:
+            raise UnfinishedGzip(f"{source_name(path)} is not a whole gzip file ({exc})") from exc
+    if remaining or not inflate.eof:
+        raise UnfinishedGzip(f"{source_name(path)} is not a whole gzip file (it ends too soon)")
+    return Mark(stat.st_size, digest.hexdigest(), stat.st_size, stat.st_mtime_ns), not odd
+
+
 def read_rest(todo: Todo) -> Piece | None:
     """The bytes of a file from `todo.start` to the end of its last complete line, with the mark
     the ledger takes once they land; None when the bytes before `start` are not the ones the
-    ledger loaded (the file was rewritten). Hash and parse see the very same bytes."""
+    ledger loaded (the file was rewritten). Hash and parse see the very same bytes.
+
+    A gzip file is read whole: from its start, decompressed; from the end of the bytes loaded,
+    nothing when they are all of it (a touch), else None (changed, so read whole again).
+    """
+    if is_gzip(todo.path):
+        return _read_gzip(todo)
     with todo.path.open("rb") as handle:
         stat = os.fstat(handle.fileno())
         if stat.st_size < todo.start:
@@ -220,6 +287,20 @@ def read_rest(todo: Todo) -> Piece | None:
     digest.update(data)
     mark = Mark(todo.start + len(data), digest.hexdigest(), stat.st_size, stat.st_mtime_ns)
     return Piece(data, mark)
+
+
+def _read_gzip(todo: Todo) -> Piece | None:
+    """`read_rest` of a gzip file, which is loaded whole or not at all."""
+    with todo.path.open("rb") as handle:
+        stat = os.fstat(handle.fileno())
+        data = handle.read(stat.st_size)
+    digest = hashlib.sha256(data).hexdigest()
+    mark = Mark(len(data), digest, stat.st_size, stat.st_mtime_ns)
+    if todo.start == 0:
+        return Piece(decompress(data, todo.name), mark)
+    if todo.known is not None and todo.start == len(data) and digest == todo.known.sha256:
+        return Piece(b"", mark)
+    return None
 
 
 def _hash_prefix(digest: Any, handle: BinaryIO, length: int) -> bool:

@@ -17,6 +17,7 @@ import dlt
 from ingestion.checks import integer, record_check, string
 from ingestion.common import INSERT_ONLY, RELEASE_HINT, col, iso_to_epoch, raw_schema_settings
 from ingestion.cursor import Cursor, epoch, iso_key, load_bound
+from ingestion.destination import loads_json_from_arrow
 from ingestion.http_client import HttpClient
 from ingestion.metadata import add_metadata, current_load, metadata_hints
 from ingestion.pages import Page, api_page, disk_pages
@@ -148,9 +149,14 @@ def _cursor(settings: Settings) -> Cursor:
 
 
 @dlt.source(name="zendesk", max_table_nesting=0)
-def zendesk_source(settings: Settings) -> Any:
-    """Tickets and organizations into `raw.zendesk_tickets` / `raw.zendesk_organizations`."""
+def zendesk_source(settings: Settings, arrow: bool | None = None) -> Any:
+    """Tickets and organizations into `raw.zendesk_tickets` / `raw.zendesk_organizations`.
+
+    `arrow` picks Arrow tables or dict rows for dlt (ingestion/records.py); by default the
+    destination decides.
+    """
     raw_schema_settings()
+    arrow = loads_json_from_arrow(settings) if arrow is None else arrow
 
     @dlt.resource(
         name=TICKETS.table,
@@ -164,7 +170,7 @@ def zendesk_source(settings: Settings) -> Any:
             pages = ticket_pages_api(settings, export_start_time(cursor))
         else:
             pages = _disk_pages(settings, "tickets")
-        yield from land(TICKETS, pages, cursor)
+        yield from land(TICKETS, pages, cursor, arrow)
 
     @dlt.resource(
         name=ORGANIZATIONS.table,
@@ -178,7 +184,7 @@ def zendesk_source(settings: Settings) -> Any:
             pages = organization_pages_api(settings)
         else:
             pages = _disk_pages(settings, "organizations")
-        yield from land(ORGANIZATIONS, pages, cursor)
+        yield from land(ORGANIZATIONS, pages, cursor, arrow)
 
     return (
         with_quarantine(tickets(), SOURCE).add_map(add_metadata),

@@ -69,6 +69,9 @@ ZENDESK_BASE = "https://acme-support.zendesk.com/api/v2"
 ZENDESK_TICKET_PAGE = 1000
 ZENDESK_ORG_PAGE = 100
 STRIPE_PAGE = 100
+# from this many customers a release gzips its usage files and API pages, as exports usually
+# are: gzip -6 makes them 6-12x smaller, so 1M customers' two years fit on an ordinary disk
+GZIP_MIN_CUSTOMERS = 50_000
 CS_MODES = ("self", "list")  # who picks the customers CS contacts: the team itself, or the list
 CS_REACH_SHARE = 0.75  # contact attempts that reach the customer
 CS_CONTACT_GAP_WEEKS = 8  # no new attempt within this many weeks of the last one

@@ -2,10 +2,12 @@
 
 Records are a prefix of one fixed global order (the order never depends on the release day),
 so page k of a later release equals page k of an earlier one whenever the earlier one was full.
+With `compress` pages are gzip files (`page-00001.json.gz`); a folder holds one form only.
 """
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,9 +17,12 @@ import pyarrow.parquet as pq
 Render = Callable[[int, list[str], bool, int], str]
 
 
-def page_path(folder: Path, k: int) -> Path:
-    """`page-00001.json` style path of page k (1-based)."""
-    return folder / f"page-{k:05d}.json"
+PLAIN, GZIPPED = ".json", ".json.gz"
+
+
+def page_path(folder: Path, k: int, compress: bool = False) -> Path:
+    """`page-00001.json` (or `.json.gz`) style path of page k (1-based)."""
+    return folder / f"page-{k:05d}{GZIPPED if compress else PLAIN}"
 
 
 def write_pages(
@@ -28,17 +33,21 @@ def write_pages(
     page_size: int,
     render: Render,
     rewrite_all: bool = False,
+    compress: bool = False,
 ) -> int:
     """Write the records of `source` (columns seq, <time_col>, json) with time < cutoff.
 
     `render(page_no, items, is_last, total)` returns a page's text; `rewrite_all` is for pages
-    that show the total (every page changes). Returns the page count.
+    that show the total (every page changes); `compress` gzips each page (level 6), and
+    pages of the other form are removed first. Returns the page count.
     """
     folder.mkdir(parents=True, exist_ok=True)
     times = pq.read_table(source, columns=[time_col]).column(time_col)
     total = int(pc.sum(pc.less(times, cutoff)).as_py() or 0)
     n_pages = max(1, -(-total // page_size))
-    existing = sorted(folder.glob("page-*.json"))
+    for p in folder.glob(f"page-*{PLAIN if compress else GZIPPED}"):
+        p.unlink()
+    existing = sorted(folder.glob(f"page-*{GZIPPED if compress else PLAIN}"))
     for p in existing[n_pages:]:
         p.unlink()
     first = 1 if rewrite_all else max(1, min(len(existing), n_pages))  # last page onwards
@@ -47,7 +56,9 @@ def write_pages(
     items = rows.column("json").to_pylist()
     for k in range(first, n_pages + 1):
         chunk = items[(k - first) * page_size : (k - first + 1) * page_size]
-        tmp = page_path(folder, k).with_suffix(".tmp")
-        tmp.write_text(render(k, chunk, k == n_pages, total))
-        tmp.replace(page_path(folder, k))
+        target = page_path(folder, k, compress)
+        data = render(k, chunk, k == n_pages, total).encode("utf-8")
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_bytes(gzip.compress(data, compresslevel=6) if compress else data)
+        tmp.replace(target)
     return n_pages

@@ -22,6 +22,10 @@ def _render(k: int, items: list[str], last: bool, total: int) -> str:
     )
 
 
-def write(paths: SimPaths, as_of: date, folder: Path) -> int:
-    """Write the event pages of events created before `as_of`; returns the page count."""
-    return write_pages(folder, paths.stripe, "created", to_day(as_of) * DAY, STRIPE_PAGE, _render)
+def write(paths: SimPaths, as_of: date, folder: Path, compress: bool = False) -> int:
+    """Write the event pages of events created before `as_of` (gzipped with `compress`);
+    returns the page count."""
+    cutoff = to_day(as_of) * DAY
+    return write_pages(
+        folder, paths.stripe, "created", cutoff, STRIPE_PAGE, _render, compress=compress
+    )

@@ -3,10 +3,12 @@
 DuckDB builds the JSON lines of many days in one vectorised query (per-day COPY statements
 cost more in overhead than in writing); Python only splits them by day and writes the files.
 Non-JSON lines (dirt) are half of a JSON object, as a cut-off delivery would leave them.
+With `compress` a day is `events.jsonl.gz` instead (gzip level 6), written whole once.
 """
 
 from __future__ import annotations
 
+import gzip
 import shutil
 from datetime import date
 from pathlib import Path
@@ -17,10 +19,12 @@ from simulator import formats
 from simulator.storage import SimPaths
 
 DAYS_PER_QUERY = 28
+PLAIN, GZIPPED = "events.jsonl", "events.jsonl.gz"
 
 
-def write(paths: SimPaths, as_of: date, folder: Path) -> int:
-    """Write every missing `dt=YYYY-MM-DD/events.jsonl` for arrival days before `as_of`.
+def write(paths: SimPaths, as_of: date, folder: Path, compress: bool = False) -> int:
+    """Write every missing `dt=YYYY-MM-DD/events.jsonl` (`.jsonl.gz` with `compress`) for
+    arrival days before `as_of`; a day already written in either form is left alone.
 
     Files of days on or after `as_of` (left by a later release) are removed. Returns the
     number of files written.
@@ -33,8 +37,10 @@ def write(paths: SimPaths, as_of: date, folder: Path) -> int:
     todo = [
         src
         for src in sorted(paths.usage_dir.glob("*.parquet"))
-        if src.stem < cut and not (folder / f"dt={src.stem}" / "events.jsonl").exists()
+        if src.stem < cut
+        and not any((folder / f"dt={src.stem}" / name).exists() for name in (PLAIN, GZIPPED))
     ]
+    name = GZIPPED if compress else PLAIN
     con = formats.connect()
     for i in range(0, len(todo), DAYS_PER_QUERY):
         batch = todo[i : i + DAYS_PER_QUERY]
@@ -44,12 +50,13 @@ def write(paths: SimPaths, as_of: date, folder: Path) -> int:
         for src in batch:
             lo = np.searchsorted(dts, src.stem, side="left")
             hi = np.searchsorted(dts, src.stem, side="right")
-            _write_file(folder / f"dt={src.stem}" / "events.jsonl", lines[lo:hi])
+            _write_file(folder / f"dt={src.stem}" / name, lines[lo:hi])
     return len(todo)
 
 
 def _write_file(target: Path, lines: list[str]) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".tmp")
-    tmp.write_text("".join(line + "\n" for line in lines))
+    data = "".join(line + "\n" for line in lines).encode("utf-8")
+    tmp.write_bytes(gzip.compress(data, compresslevel=6) if target.suffix == ".gz" else data)
     tmp.replace(target)

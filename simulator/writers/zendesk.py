@@ -37,10 +37,19 @@ def _organizations(k: int, items: list[str], last: bool, total: int) -> str:
     return '{"organizations": [' + ",".join(items) + f'], "next_page": {nxt}, "count": {total}}}'
 
 
-def write(paths: SimPaths, as_of: date, folder: Path) -> None:
-    """Write ticket versions updated and organizations created before `as_of`."""
+def write(paths: SimPaths, as_of: date, folder: Path, compress: bool = False) -> None:
+    """Write ticket versions updated and organizations created before `as_of` (gzipped
+    pages with `compress`)."""
     cutoff = to_day(as_of) * DAY
-    write_pages(folder / "tickets", paths.tickets, "updated", cutoff, ZENDESK_TICKET_PAGE, _tickets)
+    write_pages(
+        folder / "tickets",
+        paths.tickets,
+        "updated",
+        cutoff,
+        ZENDESK_TICKET_PAGE,
+        _tickets,
+        compress=compress,
+    )
     write_pages(
         folder / "organizations",
         paths.organizations,
@@ -49,4 +58,5 @@ def write(paths: SimPaths, as_of: date, folder: Path) -> None:
         ZENDESK_ORG_PAGE,
         _organizations,
         rewrite_all=True,
+        compress=compress,
     )
