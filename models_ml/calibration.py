@@ -18,10 +18,18 @@ from sklearn.pipeline import Pipeline
 from models_ml.errors import ModelError
 
 
-def fit_platt(margin: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """(a, b) of the sigmoid mapping the model's margin to calibrated probabilities."""
+def fit_platt(
+    margin: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
+) -> tuple[float, float]:
+    """(a, b) of the sigmoid mapping the model's margin to calibrated probabilities;
+    `sample_weight` (1/share of each row's class in a sampled slice) makes them the
+    probabilities of the whole population, not of the sample."""
     platt = LogisticRegression(C=1e6, max_iter=1000)
-    platt.fit(np.asarray(margin, dtype=float).reshape(-1, 1), np.asarray(y, dtype=int))
+    platt.fit(
+        np.asarray(margin, dtype=float).reshape(-1, 1),
+        np.asarray(y, dtype=int),
+        sample_weight=sample_weight,
+    )
     a, b = float(platt.coef_[0, 0]), float(platt.intercept_[0])
     if not a > 0:
         raise ModelError(

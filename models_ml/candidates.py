@@ -23,7 +23,13 @@ from models_ml.features import (
 CANDIDATES = ("logreg", "hgb")
 
 
-def fit_logreg(X: pd.DataFrame, y: np.ndarray, schema: FeatureSchema, params: Candidates):
+def fit_logreg(
+    X: pd.DataFrame,
+    y: np.ndarray,
+    schema: FeatureSchema,
+    params: Candidates,
+    sample_weight: np.ndarray | None = None,
+):
     """Median-imputed, one-hot, standardised logistic regression (exactly additive)."""
     model = Pipeline(
         [
@@ -32,10 +38,16 @@ def fit_logreg(X: pd.DataFrame, y: np.ndarray, schema: FeatureSchema, params: Ca
             ("clf", LogisticRegression(C=params.logreg_c, max_iter=params.logreg_max_iter)),
         ]
     )
-    return model.fit(X, y)
+    return model.fit(X, y, clf__sample_weight=sample_weight)
 
 
-def fit_hgb(X: pd.DataFrame, y: np.ndarray, schema: FeatureSchema, params: Candidates):
+def fit_hgb(
+    X: pd.DataFrame,
+    y: np.ndarray,
+    schema: FeatureSchema,
+    params: Candidates,
+    sample_weight: np.ndarray | None = None,
+):
     """HistGradientBoosting on one-hot text, NaN routed natively, activity monotone."""
     prep = build_preprocessor(schema, for_linear=False).fit(X)
     owners = output_to_input(prep, schema)
@@ -52,7 +64,7 @@ def fit_hgb(X: pd.DataFrame, y: np.ndarray, schema: FeatureSchema, params: Candi
         monotonic_cst=cst.tolist(),
         random_state=params.random_state,
     )
-    clf.fit(prep.transform(X), y)
+    clf.fit(prep.transform(X), y, sample_weight=sample_weight)
     return Pipeline([("prep", prep), ("clf", clf)])
 
 
@@ -64,11 +76,14 @@ def fit_candidate(
     y_cal: np.ndarray,
     schema: FeatureSchema,
     params: Candidates,
+    w_fit: np.ndarray | None = None,
+    w_cal: np.ndarray | None = None,
 ) -> Pipeline:
-    """Fit one candidate on the fit slice and fold Platt calibration from the next slice."""
+    """Fit one candidate on the fit slice and fold Platt calibration from the next slice;
+    `w_fit` / `w_cal` are the rows' sample weights when the slices are samples."""
     fitter = {"logreg": fit_logreg, "hgb": fit_hgb}[name]
-    model = fitter(X_fit, y_fit, schema, params)
-    a, b = fit_platt(model.decision_function(X_cal), y_cal)
+    model = fitter(X_fit, y_fit, schema, params, sample_weight=w_fit)
+    a, b = fit_platt(model.decision_function(X_cal), y_cal, sample_weight=w_cal)
     return fold_platt(model, a, b)
 
 

@@ -40,7 +40,8 @@ class Candidates(BaseModel):
     logreg_max_iter: int = 500
     hgb_max_iter: int = 200
     hgb_learning_rate: float = 0.08
-    hgb_max_leaf_nodes: int = 15
+    # the drivers' attribution keeps each tree's open leaves in a 64-bit mask
+    hgb_max_leaf_nodes: int = Field(15, ge=2, le=64)
     hgb_min_samples_leaf: int = 40
     hgb_l2_regularization: float = 1.0
     hgb_early_stopping: bool = True
@@ -79,6 +80,19 @@ class MLConfig(BaseSettings):
     calibration_snapshots: int = 3
     min_train_snapshots: int = 2
 
+    # training sample, chosen in the warehouse (models_ml/sampling.py): fit on the newest
+    # `train_snapshots` label-complete snapshots before calibration (None: all of them), with
+    # every positive and a share of negatives (weighted back by 1/share). The share is
+    # `negative_share` when set, else whatever keeps fit + calibration within
+    # `train_row_budget` rows (1, everything, for a table below the budget; never fewer
+    # negatives than positives). The holdout is read whole up to `holdout_row_budget` rows,
+    # a uniform sample of that size beyond it. The draw hashes (id, date, `sample_seed`).
+    train_snapshots: int | None = 52
+    negative_share: float | None = None
+    train_row_budget: int = 1_000_000
+    holdout_row_budget: int = 2_000_000
+    sample_seed: int = 7
+
     # the metric that picks the best candidate and compares challenger with champion
     primary_metric: str = "pr_auc"
     champion_tolerance: float = 0.01
@@ -105,6 +119,20 @@ class MLConfig(BaseSettings):
     # matters if CS could see it); change it to start an independent draw
     holdout_key: str = "churn-holdout-1"
     holdout_table: str = "ml.holdout_assignments"
+
+    @field_validator("negative_share")
+    @classmethod
+    def _negative_share_is_a_fraction(cls, value: float | None) -> float | None:
+        if value is not None and not 0.0 < value <= 1.0:
+            raise ValueError("negative_share must be in (0, 1]: 1 reads every negative")
+        return value
+
+    @field_validator("train_snapshots", "train_row_budget", "holdout_row_budget")
+    @classmethod
+    def _positive_count(cls, value: int | None) -> int | None:
+        if value is not None and value < 1:
+            raise ValueError("must be at least 1")
+        return value
 
     @field_validator("holdout_share")
     @classmethod

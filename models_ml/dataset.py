@@ -1,10 +1,15 @@
-"""The training set: read through the warehouse gateway, checked, split out of time."""
+"""The training set: read through the warehouse gateway, checked, split out of time.
+
+Training itself reads a sample chosen in the warehouse (`models_ml.sampling`), with the same
+checks and the same split of dates as a whole table read here.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+import numpy as np
 import pandas as pd
 
 from models_ml.config import MLConfig
@@ -18,9 +23,14 @@ class Split:
     fit: pd.DataFrame
     calibration: pd.DataFrame
     holdout: pd.DataFrame
+    # sample weight of each row of a part ("fit", "calibration"); a part without weighs 1
+    weights: dict[str, np.ndarray] = field(default_factory=dict)
+    # how the parts were sampled in the warehouse (empty when the whole table was read)
+    sampling: dict[str, object] = field(default_factory=dict)
 
     def describe(self) -> dict[str, object]:
-        """Dates, rows and positive rate per part: the training data's snapshot for MLflow."""
+        """Dates, rows read and positive rate (of the part's snapshots in the warehouse) per
+        part, and how it was sampled: the training data's snapshot for MLflow."""
         out: dict[str, object] = {}
         for part in ("fit", "calibration", "holdout"):
             frame: pd.DataFrame = getattr(self, part)
@@ -30,11 +40,18 @@ class Split:
             out[f"{part}_snapshots"] = len(dates)
             out[f"{part}_rows"] = len(frame)
             out[f"{part}_positive_rate"] = round(float(frame.attrs["positive_rate"]), 6)
+        out.update(self.sampling)
         return out
 
 
 def read_training_set(warehouse, table: str) -> pd.DataFrame:
     """All rows of `table`; a missing table is a ModelError saying how to build it."""
+    require_table(warehouse, table)
+    return warehouse.read_table(table)
+
+
+def require_table(warehouse, table: str) -> None:
+    """Raise a ModelError saying how to build `table` when it is missing."""
     try:
         exists = warehouse.table_exists(table)
     except Exception as exc:  # an invalid name or an unreadable warehouse file
@@ -45,7 +62,6 @@ def read_training_set(warehouse, table: str) -> pd.DataFrame:
             "run `churn transform` (dbt build) to build features.training_set, or pass "
             "--table with a table that has the contract columns",
         )
-    return warehouse.read_table(table)
 
 
 def check_training_set(
@@ -100,12 +116,14 @@ def check_training_set(
     return out.sort_values([cfg.date_column, cfg.id_column], kind="stable").reset_index(drop=True)
 
 
-def split_out_of_time(df: pd.DataFrame, cfg: MLConfig, horizon_days: int) -> Split:
-    """Holdout = the newest `holdout_snapshots` dates; before it, an embargo of one label
-    horizon (a snapshot whose label window reaches into the holdout is dropped), then the
-    calibration dates, then the fit dates. Each customer-week lands on one side only.
-    """
-    dates = sorted(df[cfg.date_column].unique())
+def split_dates(
+    dates: list[date], cfg: MLConfig, horizon_days: int
+) -> tuple[list[date], list[date], list[date]]:
+    """(fit, calibration, holdout) snapshot dates out of time: holdout = the newest
+    `holdout_snapshots` dates; before it, an embargo of one label horizon (a snapshot whose
+    label window reaches into the holdout is dropped), then the calibration dates, then the
+    fit dates."""
+    dates = sorted(dates)
     need = cfg.holdout_snapshots + cfg.calibration_snapshots + cfg.min_train_snapshots
     if len(dates) < need:
         raise ModelError(
@@ -123,8 +141,15 @@ def split_out_of_time(df: pd.DataFrame, cfg: MLConfig, horizon_days: int) -> Spl
             f"({cutoff})",
             "use a longer history or fewer holdout snapshots",
         )
-    cal_dates = before[-cfg.calibration_snapshots :]
-    fit_dates = before[: -cfg.calibration_snapshots]
+    return before[: -cfg.calibration_snapshots], before[-cfg.calibration_snapshots :], holdout_dates
+
+
+def split_out_of_time(df: pd.DataFrame, cfg: MLConfig, horizon_days: int) -> Split:
+    """Split a whole, checked training set by `split_dates`: each customer-week lands on one
+    side only."""
+    fit_dates, cal_dates, holdout_dates = split_dates(
+        list(df[cfg.date_column].unique()), cfg, horizon_days
+    )
     parts = []
     for chosen in (fit_dates, cal_dates, holdout_dates):
         part = df[df[cfg.date_column].isin(set(chosen))].reset_index(drop=True)

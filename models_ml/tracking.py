@@ -365,7 +365,8 @@ def training_run_record(
     horizon: int,
 ) -> RunRecord:
     """Everything a training run logs: params (incl. the fit window the drift check reads
-    back), metrics of every candidate, plots, tables, the model and its ONNX export."""
+    back, and how each part was sampled in the warehouse), metrics of every candidate,
+    plots, tables, the model and its ONNX export."""
     y = split.holdout[cfg.label_column].to_numpy(dtype=int)
     p = best.holdout_probability
     attribution = attribute(best.model, X_hold, schema)
@@ -390,6 +391,10 @@ def training_run_record(
         metrics[f"{result.name}_direction_violations"] = float(
             sum(result.direction_violations.values())
         )
+    # how the warehouse sampled each part: numbers also as metrics, to compare runs by them
+    for key, value in split.sampling.items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            metrics[f"sample_{key}"] = float(value)
     snapshot = split.describe()
     params: dict[str, object] = {
         "candidate": best.name,

@@ -1,5 +1,6 @@
-"""`train`: read the training set, split out of time, fit and calibrate the candidates,
-evaluate, log to MLflow, register the best as challenger and consider promoting it.
+"""`train`: read the training sample chosen in the warehouse (split out of time), fit and
+calibrate the candidates on it with sample weights, evaluate on the holdout, log to MLflow,
+register the best as challenger and consider promoting it.
 
 The steps in the middle are pure functions of frames and config; the warehouse and MLflow
 are touched only at the start (read, store reachable) and at the end (log, register, move
@@ -14,7 +15,7 @@ from datetime import date
 
 import pandas as pd
 
-from models_ml import dataset, evaluation
+from models_ml import evaluation
 from models_ml.behaviour import direction_violations
 from models_ml.candidates import CANDIDATES, CandidateResult, fit_candidate
 from models_ml.config import MLConfig
@@ -23,6 +24,7 @@ from models_ml.errors import ModelError
 from models_ml.features import FeatureSchema, check_columns, infer_schema, prepare_inputs
 from models_ml.promotion import Decision, integration_checks, metric_gate, move_alias, record
 from models_ml.registry import CHALLENGER, CHAMPION, alias_version, connect, load_version
+from models_ml.sampling import read_sampled_split
 from models_ml.threads import compute_limits
 from models_ml.tracking import (
     artifact_root,
@@ -48,7 +50,8 @@ class TrainResult:
 def fit_candidates(
     split: Split, schema: FeatureSchema, cfg: MLConfig, names: tuple[str, ...] = CANDIDATES
 ) -> dict[str, CandidateResult]:
-    """Fit, calibrate and evaluate every candidate (pure)."""
+    """Fit, calibrate and evaluate every candidate (pure); fit and calibration rows carry
+    the split's sample weights, the holdout is scored as it is."""
     y = {
         part: getattr(split, part)[cfg.label_column].to_numpy(dtype=int)
         for part in ("fit", "calibration", "holdout")
@@ -61,7 +64,15 @@ def fit_candidates(
     for name in names:
         started = time.perf_counter()
         model = fit_candidate(
-            name, X["fit"], y["fit"], X["calibration"], y["calibration"], schema, cfg.candidates
+            name,
+            X["fit"],
+            y["fit"],
+            X["calibration"],
+            y["calibration"],
+            schema,
+            cfg.candidates,
+            w_fit=split.weights.get("fit"),
+            w_cal=split.weights.get("calibration"),
         )
         seconds = time.perf_counter() - started
         p = model.predict_proba(X["holdout"])[:, 1]
@@ -113,11 +124,9 @@ def train(
     horizon = settings.churn_horizon_days
     started = time.perf_counter()
     with compute_limits(cfg.threads):
-        raw = dataset.read_training_set(wh, table)
-        df = dataset.check_training_set(raw, cfg, table, as_of=as_of, horizon_days=horizon)
+        split = read_sampled_split(wh, table, cfg, as_of, horizon)
         named = [cfg.id_column, cfg.date_column, cfg.label_column]
-        schema = infer_schema(df, named)
-        split = dataset.split_out_of_time(df, cfg, horizon)
+        schema = infer_schema(split.fit, named)
         results = fit_candidates(split, schema, cfg)
         best = choose(results, cfg)
         X_hold = prepare_inputs(split.holdout, schema)

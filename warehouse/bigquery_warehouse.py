@@ -17,7 +17,10 @@ Staging tables live in `settings.bigquery_staging_dataset` (tables there expire 
 so a crashed job leaves nothing behind for long) and are dropped after each write.
 
 Reads go over the Storage Read API on BigQuery and over REST on an emulator endpoint;
-`read_table` uses BigQuery DataFrames (bigframes) on BigQuery when enabled. Frames come back
+`read_table` uses BigQuery DataFrames (bigframes) on BigQuery when enabled, and so do
+`snapshot_counts` and `read_sample`: the sample is chosen by bigframes operations (a filter on
+a FARM_FINGERPRINT bucket) and only the chosen rows reach `to_pandas`. On an emulator, which
+bigframes cannot use, the same selection runs as one SQL query. Frames come back
 with the dtypes `DuckDBWarehouse` gives (dates as datetime64, nullable ints as Int64, ...), so
 callers behave the same on both targets.
 """
@@ -27,14 +30,20 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from warehouse.interface import WarehouseError, check_name, new_rows
+from warehouse.interface import (
+    SAMPLE_BUCKETS,
+    StratifiedSample,
+    WarehouseError,
+    check_name,
+    new_rows,
+)
 from warehouse.settings import Settings
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
@@ -423,12 +432,51 @@ class BigQueryWarehouse:
         table = self._get_table(name)
         if table is None:
             raise self._missing(name)
-        if self.settings.bigquery_read_with_bigframes and not self.on_emulator:
-            return self._read_with_bigframes(name)
+        if self.uses_bigframes:
+            return self._read_with_bigframes(name, lambda frame: frame)
         try:
             return _arrow_to_pandas(self._arrow(self.client.list_rows(table, retry=self.retry)))
         except _api_errors() as exc:
             raise translate_error(exc, f"table {name}", self.settings) from exc
+
+    def snapshot_counts(
+        self, name: str, date_column: str, label_column: str, until: dt.date
+    ) -> pd.DataFrame:
+        """`date_column`, n_rows, n_positive (label true) per snapshot up to `until`, oldest
+        first: the cheap query that plans a sample (two columns scanned, a row per date)."""
+        if self._get_table(name) is None:
+            raise self._missing(name)
+        day, label = check_name(date_column), check_name(label_column)
+        if self.uses_bigframes:
+            counts = self._read_with_bigframes(
+                name,
+                lambda frame: bigframes_snapshot_counts(frame, day, label, until),
+                columns=[day, label],
+            )
+        else:
+            counts = self.query(
+                f"select cast(`{day}` as date) as `{day}`, count(*) as n_rows, "
+                f"countif(ifnull(safe_cast(`{label}` as bool), false)) as n_positive "
+                f"from `{self.table_id(name)}` where `{day}` <= ? group by 1",
+                [until],
+            )
+        return counts.sort_values(day, ignore_index=True)
+
+    def read_sample(self, name: str, sample: StratifiedSample) -> pd.DataFrame:
+        """The rows of `name` that `sample` selects, chosen inside BigQuery (bigframes
+        operations on BigQuery, one SQL query on an emulator): only they are downloaded."""
+        if self._get_table(name) is None:
+            raise self._missing(name)
+        if self.uses_bigframes:
+            return self._read_with_bigframes(name, lambda frame: bigframes_sample(frame, sample))
+        return self.query(
+            f"select * from `{self.table_id(name)}` where {bigquery_sample_condition(sample)}"
+        )
+
+    @property
+    def uses_bigframes(self) -> bool:
+        """True when reads go through BigQuery DataFrames (real BigQuery, when enabled)."""
+        return self.settings.bigquery_read_with_bigframes and not self.on_emulator
 
     def bigframes_options(self):  # -> bigframes.BigQueryOptions
         """Session options of BigQuery DataFrames: this warehouse's project, location and
@@ -442,10 +490,14 @@ class BigQueryWarehouse:
             location=self.settings.bigquery_location,
         )
 
-    def _read_with_bigframes(self, name: str) -> pd.DataFrame:
-        """Read a whole table through a bigframes session (real BigQuery only), its jobs
-        labelled and capped like every other job."""
+    def _read_with_bigframes(
+        self, name: str, select: Callable[[Any], Any], columns: list[str] | None = None
+    ) -> pd.DataFrame:
+        """`select` applied to the table as a bigframes DataFrame (real BigQuery only), then
+        downloaded; its jobs labelled and capped like every other job. The table is read
+        without a default index, so bigframes adds no row numbering over the whole table."""
         import bigframes
+        import bigframes.enums
 
         try:
             if self._bigframes_session is None:
@@ -456,7 +508,12 @@ class BigQueryWarehouse:
                 "compute.extra_query_labels",
                 self.labels,
             ):
-                frame = self._bigframes_session.read_gbq_table(self.table_id(name)).to_pandas()
+                table = self._bigframes_session.read_gbq_table(
+                    self.table_id(name),
+                    columns=columns or (),
+                    index_col=bigframes.enums.DefaultIndexKind.NULL,
+                )
+                frame = select(table).to_pandas()
         except _api_errors() as exc:
             raise translate_error(exc, f"table {name}", self.settings) from exc
         # bigframes types columns with pyarrow-backed dtypes: give the gateway's dtypes
@@ -610,3 +667,74 @@ class BigQueryWarehouse:
         finally:
             self._drop(staging)
         return int(getattr(rows, "num_dml_affected_rows", None) or 0)
+
+
+# ---------- samples chosen inside BigQuery
+
+
+def fingerprint_bucket_sql(sample: StratifiedSample, id_sql: str, date_sql: str) -> str:
+    """BigQuery SQL of a row's sampling bucket in [0, SAMPLE_BUCKETS): FARM_FINGERPRINT of
+    id|date|seed. The same expression in the bigframes selection and the emulator query."""
+    key = f"concat(cast({id_sql} as string), '|', cast(cast({date_sql} as date) as string), '|', "
+    return f"abs(mod(farm_fingerprint({key}'{int(sample.seed)}')), {SAMPLE_BUCKETS}))"
+
+
+def bigquery_sample_condition(sample: StratifiedSample) -> str:
+    """The WHERE clause of a sample in BigQuery SQL (what `bigframes_sample` selects)."""
+    day = f"`{sample.date_column}`"
+    where = f"{day} in ({sample.date_literals()})"
+    if sample.is_everything:
+        return where
+    bucket = fingerprint_bucket_sql(sample, f"`{sample.id_column}`", day)
+    not_false = f"ifnull(safe_cast(`{sample.label_column}` as bool), true)"
+    return (
+        f"{where} and {bucket} < "
+        f"if({not_false}, {sample.positive_threshold}, {sample.negative_threshold})"
+    )
+
+
+def fingerprint_bucket(frame, sample: StratifiedSample):  # -> bigframes.series.Series
+    """The sampling bucket of every row of a bigframes DataFrame, computed in BigQuery."""
+    import bigframes.bigquery as bbq
+
+    template = fingerprint_bucket_sql(sample, "{0}", "{1}")
+    columns = [frame[sample.id_column], frame[sample.date_column]]
+    return bbq.sql_scalar(template, columns, output_dtype=pd.Int64Dtype())
+
+
+def _label_flags(label):  # -> tuple[Series, Series | None]
+    """(is true, is false) of a bigframes label column; is-false is None for a label that is
+    neither boolean nor integer (nothing is then sampled away: the caller's checks judge it)."""
+    if pd.api.types.is_bool_dtype(label.dtype):
+        return label.fillna(False), (label == False).fillna(False)  # noqa: E712
+    if pd.api.types.is_integer_dtype(label.dtype):
+        return (label == 1).fillna(False), (label == 0).fillna(False)
+    return label.isna() & label.notna(), None
+
+
+def bigframes_sample(
+    frame, sample: StratifiedSample, bucket: Callable[[Any, StratifiedSample], Any] | None = None
+):  # -> bigframes.dataframe.DataFrame
+    """The rows of a bigframes DataFrame that `sample` selects, as bigframes operations (lazy:
+    BigQuery runs them when the result is downloaded). `bucket` computes each row's sampling
+    bucket (default: `fingerprint_bucket`, in BigQuery)."""
+    frame = frame[frame[sample.date_column].isin(list(sample.dates))]
+    if sample.is_everything:
+        return frame
+    keyed = (bucket or fingerprint_bucket)(frame, sample)
+    _, is_false = _label_flags(frame[sample.label_column])
+    keep = keyed < sample.positive_threshold
+    if is_false is not None:
+        keep = (~is_false & keep) | (is_false & (keyed < sample.negative_threshold))
+    return frame[keep]
+
+
+def bigframes_snapshot_counts(frame, date_column: str, label_column: str, until: dt.date):
+    """`date_column`, n_rows, n_positive per snapshot up to `until` of a bigframes
+    DataFrame, as one grouped query."""
+    frame = frame[frame[date_column] <= until]
+    is_true, _ = _label_flags(frame[label_column])
+    flags = frame[[date_column]].assign(n_positive=is_true.astype("Int64"))
+    return flags.groupby(date_column, as_index=False).agg(
+        n_rows=("n_positive", "size"), n_positive=("n_positive", "sum")
+    )

@@ -9,13 +9,21 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pandas as pd
 
-from warehouse.interface import WarehouseError, check_name, new_rows, split_name
+from warehouse.interface import (
+    SAMPLE_BUCKETS,
+    StratifiedSample,
+    WarehouseError,
+    check_name,
+    new_rows,
+    split_name,
+)
 
 
 class DuckDBWarehouse:
@@ -128,12 +136,34 @@ class DuckDBWarehouse:
 
     def read_table(self, name: str) -> pd.DataFrame:
         """All rows of a table; a clear error when it is missing."""
+        self._require(name)
+        return self.query(f"select * from {name}")
+
+    def snapshot_counts(
+        self, name: str, date_column: str, label_column: str, until: date
+    ) -> pd.DataFrame:
+        """`date_column`, n_rows, n_positive (label true) per snapshot up to `until`, oldest
+        first: the cheap query that plans a sample (two columns scanned, a row per date)."""
+        self._require(name)
+        day, label = check_name(date_column), check_name(label_column)
+        return self.query(
+            f"select cast({day} as date) as {day}, count(*) as n_rows, "
+            f"count(*) filter (where try_cast({label} as boolean)) as n_positive "
+            f"from {name} where {day} <= ? group by 1 order by 1",
+            [until],
+        )
+
+    def read_sample(self, name: str, sample: StratifiedSample) -> pd.DataFrame:
+        """The rows of `name` that `sample` selects, chosen in SQL: only they leave DuckDB."""
+        self._require(name)
+        return self.query(f"select * from {name} where {sample_condition(sample)}")
+
+    def _require(self, name: str) -> None:
         if not self.table_exists(name):
             raise WarehouseError(
                 f"table {name} does not exist in {self.path}: run the job that builds it "
                 "(`dbt build` for features and marts)"
             )
-        return self.query(f"select * from {name}")
 
     @contextmanager
     def _writing(self, name: str) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -190,3 +220,21 @@ class DuckDBWarehouse:
                 f"where not exists (select 1 from {name} as stored where {matched})"
             ).fetchone()
         return int(inserted[0]) if inserted else 0
+
+
+def sample_condition(sample: StratifiedSample) -> str:
+    """The WHERE clause of a sample in DuckDB SQL: its dates, then the hash bucket of
+    (id, date, seed) below the threshold of the row's class (left out when all rows stay)."""
+    day = sample.date_column
+    where = f"{day} in ({sample.date_literals()})"
+    if sample.is_everything:
+        return where
+    bucket = (
+        f"hash(cast({sample.id_column} as varchar), cast({day} as date), {int(sample.seed)}) "
+        f"% {SAMPLE_BUCKETS}"
+    )
+    threshold = (
+        f"case when try_cast({sample.label_column} as boolean) is distinct from false "
+        f"then {sample.positive_threshold} else {sample.negative_threshold} end"
+    )
+    return f"{where} and {bucket} < {threshold}"

@@ -6,12 +6,17 @@ whose key is new (a log written once, such as the control-group assignments).
 
 Implementations: `warehouse.duckdb_warehouse` (local) and `warehouse.bigquery_warehouse`
 (production); `warehouse.get_warehouse` picks one from the settings.
+
+`snapshot_counts` and `read_sample` let a job read a sample chosen where the data lives (see
+`StratifiedSample`), so that training never moves a table's whole history.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
 from typing import Any, Protocol
 
 import pandas as pd
@@ -36,6 +41,67 @@ def split_name(name: str) -> tuple[str, str]:
     return (schema or "main"), table
 
 
+# a row's sampling key is a bucket in [0, SAMPLE_BUCKETS) hashed from (id, date, seed)
+SAMPLE_BUCKETS = 1_000_000
+
+
+@dataclass(frozen=True)
+class StratifiedSample:
+    """Rows of a labelled snapshot table to read: the snapshots `dates`, and of them a share
+    of each label class drawn by a hash of (id, date, seed), so the same data and seed give
+    the same rows on every run (no random()).
+
+    A row counts as negative only when its label is false: true, null and labels that are
+    not boolean are kept like positives, so that a broken label reaches the caller's checks
+    instead of being sampled away.
+    """
+
+    id_column: str
+    date_column: str
+    label_column: str
+    dates: tuple[date, ...]
+    positive_share: float = 1.0
+    negative_share: float = 1.0
+    seed: int = 7
+
+    def __post_init__(self) -> None:
+        for column in (self.id_column, self.date_column, self.label_column):
+            check_name(column)
+        if not self.dates or not all(isinstance(d, date) for d in self.dates):
+            raise WarehouseError("a sample needs at least one snapshot date (datetime.date)")
+        for share in (self.positive_share, self.negative_share):
+            if not 0.0 < share <= 1.0:
+                raise WarehouseError(f"a sampling share must be in (0, 1], not {share}")
+
+    @property
+    def positive_threshold(self) -> int:
+        """A kept positive (or unknown label) has a bucket below this."""
+        return _threshold(self.positive_share)
+
+    @property
+    def negative_threshold(self) -> int:
+        """A kept negative has a bucket below this."""
+        return _threshold(self.negative_share)
+
+    @property
+    def is_everything(self) -> bool:
+        """True when every row of the dates is kept (no hash is computed)."""
+        return self.positive_threshold == self.negative_threshold == SAMPLE_BUCKETS
+
+    def date_literals(self) -> str:
+        """The dates as SQL `date '...'` literals (built from date objects, so safe to splice)."""
+        return ", ".join(f"date '{d.isoformat()}'" for d in sorted(set(self.dates)))
+
+
+def _threshold(share: float) -> int:
+    return max(1, min(SAMPLE_BUCKETS, round(share * SAMPLE_BUCKETS)))
+
+
+def kept_share(share: float) -> float:
+    """The share a sample really keeps for a requested `share` (buckets are discrete)."""
+    return _threshold(share) / SAMPLE_BUCKETS
+
+
 class Warehouse(Protocol):
     """What every package may do with the warehouse."""
 
@@ -55,6 +121,12 @@ class Warehouse(Protocol):
     def columns(self, name: str) -> list[str]: ...
 
     def read_table(self, name: str) -> pd.DataFrame: ...
+
+    def snapshot_counts(
+        self, name: str, date_column: str, label_column: str, until: date
+    ) -> pd.DataFrame: ...
+
+    def read_sample(self, name: str, sample: StratifiedSample) -> pd.DataFrame: ...
 
     def write_table(self, df: pd.DataFrame, name: str) -> None: ...
 
