@@ -72,11 +72,12 @@ def publish_monitoring(as_of: date, settings: Settings) -> None:
 
     The drift and outcomes jobs write tables the app only sees through the marts, and the
     marts were published before those jobs ran: without this the app would show the week
-    before. Only the monitoring marts are rebuilt when the others exist (the monitoring marts
-    read them); before the first marts build, all of them.
+    before. Only the monitoring marts are rebuilt (they read the others); before the first
+    marts build there is nothing published to bring up to date, and that build will include
+    what this job wrote.
     """
-    built = get_warehouse(settings, read_only=True).table_exists("marts.customer_risk_history")
-    transform_job(as_of, settings, marts=True, select=MONITORING_MARTS if built else MARTS)
+    if get_warehouse(settings, read_only=True).table_exists("marts.customer_risk_history"):
+        transform_job(as_of, settings, marts=True, select=MONITORING_MARTS)
 
 
 SPLIT_PARTS = ("fit", "calibration", "holdout")
