@@ -174,7 +174,7 @@ def test_save_rate_page_leads_with_the_randomized_result(app_env):
     assert metrics["Churn, listed (treated)"] == f"{row.treated_churn_rate * 100:.1f}%"
     assert metrics["Churn, control"] == f"{row.control_churn_rate * 100:.1f}%"
     assert metrics["Effect (control − listed)"] == f"{row.effect * 100:+.1f} pts"
-    assert metrics["Saves implied"] == f"{row.saved_customers:+.1f} customers"
+    assert metrics["Saves implied (customers)"] == f"{row.saved_customers:+.1f}"
     text = _text(at)
     assert f"{row.treated_churned} of {row.treated_n} customers churned within 28 days" in text
     assert f"{row.control_churned} of {row.control_n} customers churned within 28 days" in text
