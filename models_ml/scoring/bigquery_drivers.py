@@ -30,12 +30,12 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from models_ml.attribution import attribute_chunks
-from models_ml.drivers import TOP_DRIVERS, TopContributions, top_contributions, top_drivers
+from models_ml.drivers import TOP_DRIVERS, TopContributions, top_drivers
 from models_ml.errors import ModelError
 from models_ml.features import FeatureSchema, prepare_inputs
 from models_ml.scoring.bigquery import ScoringSpec, inputs_sql, job_config
 from models_ml.scoring.googlesql import BigQueryMLError, ident, literal, table_ref
+from models_ml.scoring.local import attributed_tops
 
 log = logging.getLogger(__name__)
 
@@ -123,11 +123,7 @@ def listed_drivers(
     each row's top contributions, worded; so a customer's drivers are the same on both paths.
     """
     X = prepare_inputs(inputs, schema)
-    probability = np.empty(len(X), dtype=np.float64)
-    tops = []
-    for start, attribution in attribute_chunks(model, X, schema):
-        probability[start : start + len(attribution.contributions)] = attribution.probability
-        tops.append(top_contributions(attribution.contributions))
+    probability, tops = attributed_tops(model, X, schema)
     if not tops:
         empty = {"customer_id": pd.Series(dtype=object)}
         empty |= {name: pd.Series(dtype="string") for name in DRIVER_NAMES}

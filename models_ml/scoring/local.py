@@ -138,6 +138,18 @@ def score_frame(
     return pd.DataFrame(index=pd.RangeIndex(n), data={c: columns[c] for c in PREDICTION_NAMES})
 
 
+def attributed_tops(model, X: pd.DataFrame, schema) -> tuple[np.ndarray, list[TopContributions]]:  # noqa: ANN001
+    """(probability, each chunk's top contributions) of prepared inputs, in one pass of the
+    attribution: probability = sigmoid(bias + sum of the contributions), exact by construction;
+    chunks keep only each row's top contributions. Local and BigQuery drivers share it."""
+    probability = np.empty(len(X), dtype=np.float64)
+    tops = []
+    for start, attribution in attribute_chunks(model, X, schema):
+        probability[start : start + len(attribution.contributions)] = attribution.probability
+        tops.append(top_contributions(attribution.contributions))
+    return probability, tops
+
+
 def score_prepared(
     X: pd.DataFrame, loaded: LoadedModel, cfg: MLConfig
 ) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -145,13 +157,7 @@ def score_prepared(
     already checked: one pass of the attribution, checked against the model's own
     prediction on the first `cfg.parity_check_rows` rows."""
     n = len(X)
-    # one pass of the attribution gives both: probability = sigmoid(bias + sum of the
-    # contributions), exact by construction; chunks keep only each row's top contributions
-    probability = np.empty(n, dtype=np.float64)
-    tops = []
-    for start, attribution in attribute_chunks(loaded.model, X, loaded.schema):
-        probability[start : start + len(attribution.contributions)] = attribution.probability
-        tops.append(top_contributions(attribution.contributions))
+    probability, tops = attributed_tops(loaded.model, X, loaded.schema)
     check = min(n, cfg.parity_check_rows)
     if check:
         expected = _model_probability(loaded, X.iloc[:check] if check < n else X)
