@@ -6,13 +6,23 @@ to guess where the warehouse lives or silently read credentials from anywhere el
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from pydantic import SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SecretsSettingsSource,
+    SettingsConfigDict,
+)
+
+# a folder of files named after the variables (CHURN_API_KEY, CHURN_SLACK_WEBHOOK_URL, ...):
+# what Docker and Kubernetes secrets mount; a variable set in the environment wins over a file
+SECRETS_DIR_VARIABLE = "CHURN_SECRETS_DIR"
 
 
 class Settings(BaseSettings):
@@ -91,6 +101,23 @@ class Settings(BaseSettings):
 
     # serving: when set, /predict requires this key in the X-API-Key header
     api_key: SecretStr | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Read secrets files only from a folder that exists: an image names /run/secrets
+        for every role, and a role started without secrets must not warn about it."""
+        sources = (init_settings, env_settings, dotenv_settings)
+        secrets_dir = os.environ.get(SECRETS_DIR_VARIABLE)
+        if secrets_dir and Path(secrets_dir).is_dir():
+            sources += (SecretsSettingsSource(settings_cls, secrets_dir=secrets_dir),)
+        return sources
 
     @property
     def warehouse_file(self) -> Path:
