@@ -25,13 +25,16 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP) ## create .venv and install the locked packages (uv, ~1 min cold)
 
-system-deps: ## install the Debian packages the tests start (postgresql, prometheus and its pushgateway and node exporter, chromium)
+system-deps: ## install the Debian packages the tests start (postgresql, prometheus and its pushgateway and node exporter, chromium, docker.io with debootstrap and docker-compose)
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v prometheus >/dev/null || missing="$$missing prometheus"; \
 	command -v prometheus-pushgateway >/dev/null || missing="$$missing prometheus-pushgateway"; \
 	command -v prometheus-node-exporter >/dev/null || missing="$$missing prometheus-node-exporter"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	test -x /usr/bin/docker && command -v dockerd >/dev/null || missing="$$missing docker.io"; \
+	command -v debootstrap >/dev/null || missing="$$missing debootstrap"; \
+	command -v docker-compose >/dev/null || missing="$$missing docker-compose"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

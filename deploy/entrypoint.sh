@@ -1,7 +1,8 @@
 #!/bin/sh
 # The image's roles. The first argument picks one; anything else is a `churn` command, so
 #   docker run churn score --as-of 2026-01-05
-# runs a one-off job. Servers `exec` so they get the container's signals as PID 1.
+# runs a one-off job. Roles: api, app, worker, prefect-server, mlflow-server, demo-week.
+# Servers `exec`, so they get the container's signals as PID 1.
 set -eu
 
 role="${1:---help}"
@@ -46,7 +47,16 @@ case "$role" in
     exec mlflow server --host 0.0.0.0 --port "$port" \
       --backend-store-uri "${CHURN_MLFLOW_BACKEND_STORE_URI:-sqlite:////data/mlflow-server.db}" \
       --artifacts-destination "${CHURN_MLFLOW_ARTIFACTS_DESTINATION:-/data/mlartifacts}" \
-      --serve-artifacts "$@"
+      --serve-artifacts --workers "${CHURN_MLFLOW_WORKERS:-2}" \
+      ${CHURN_MLFLOW_ALLOWED_HOSTS:+--allowed-hosts "$CHURN_MLFLOW_ALLOWED_HOSTS"} "$@"
+    ;;
+  demo-week)
+    # demo-sized sources, then the weekly loop once (a Prefect flow) on that Monday
+    shift
+    as_of="${CHURN_DEMO_AS_OF:-2025-12-29}"
+    churn simulate --customers "${CHURN_DEMO_CUSTOMERS:-3000}"
+    churn release --as-of "$as_of"
+    exec churn weekly --as-of "$as_of" "$@"
     ;;
   *)
     exec churn "$@"

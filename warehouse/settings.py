@@ -28,7 +28,10 @@ SECRETS_DIR_VARIABLE = "CHURN_SECRETS_DIR"
 class Settings(BaseSettings):
     """All configuration; every field can be set with `CHURN_<FIELD_NAME>`."""
 
-    model_config = SettingsConfigDict(env_prefix="CHURN_", env_file=".env", extra="ignore")
+    # an empty variable (a blank line of an env file) counts as unset, not as an empty URL or key
+    model_config = SettingsConfigDict(
+        env_prefix="CHURN_", env_file=".env", extra="ignore", env_ignore_empty=True
+    )
 
     target: Literal["local", "bigquery"] = "local"
     data_dir: Path = Path("data")
