@@ -78,12 +78,13 @@ docs: install ## build the dbt docs site offline (target/static_index.html, one 
 	fi
 	@echo "open target/static_index.html, or: $(BIN)/dbt docs serve --profiles-dir profiles"
 
-# the app listens on this machine only unless told otherwise (make app APP_ADDRESS=0.0.0.0)
+# the app listens on this machine only; another address needs sign-in (docs/sign_in.md) or
+# CHURN_APP_ALLOW_NO_SIGN_IN=true (make app APP_ADDRESS=0.0.0.0)
 APP_ADDRESS ?= 127.0.0.1
 APP_PORT ?= 8501
 
 app: install ## the CS manager's app (Streamlit) on the published snapshot, on 127.0.0.1:8501
-	$(BIN)/streamlit run dashboards/app.py --server.address $(APP_ADDRESS) --server.port $(APP_PORT)
+	$(BIN)/python -m dashboards.launch --address $(APP_ADDRESS) --port $(APP_PORT)
 
 clean: ## remove generated data (keeps .venv)
 	rm -rf data target logs test-output

@@ -76,6 +76,11 @@ def _clock() -> datetime:
     return datetime.now().astimezone()
 
 
+def now() -> datetime:
+    """Now, aware (for audit events and the age of a sign-in)."""
+    return _clock()
+
+
 def _now() -> datetime:
     """Now in UTC, naive, as action_at is stored."""
     return _clock().astimezone(UTC).replace(tzinfo=None)

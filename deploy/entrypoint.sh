@@ -22,8 +22,8 @@ case "$role" in
     echo "http://127.0.0.1:${port}/_stcore/health" > "$health_file"
     # from /app, so Streamlit reads the project's .streamlit/config.toml
     cd /app
-    exec python -m streamlit run /app/dashboards/app.py --server.address 0.0.0.0 \
-      --server.port "$port" --server.headless true "$@"
+    # the launcher refuses 0.0.0.0 without sign-in unless CHURN_APP_ALLOW_NO_SIGN_IN=true
+    exec python -m dashboards.launch --address 0.0.0.0 --port "$port" "$@"
     ;;
   worker)
     shift

@@ -155,27 +155,17 @@ def publish() -> None:
 
 @app.command("app")
 def run_app(
-    port: Annotated[int, typer.Option(help="port on 127.0.0.1")] = 8501,
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8501,
+    address: Annotated[
+        str,
+        typer.Option(help="interface to listen on; another than loopback needs sign-in"),
+    ] = "127.0.0.1",
 ) -> None:
     """Open the CS manager's app (Streamlit) on the published snapshot."""
-    import subprocess
-    import sys
+    from dashboards.launch import main as launch
 
-    root = Path(__file__).resolve().parent.parent
-    command = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(root / "dashboards" / "app.py"),
-        "--server.address",
-        "127.0.0.1",
-        "--server.port",
-        str(port),
-    ]
-    # Streamlit reads .streamlit/config.toml (no usage statistics, no Deploy button) only from
-    # the directory it starts in
-    raise typer.Exit(subprocess.call(command, cwd=root))
+    # returns only when the launcher refuses (it has printed why); otherwise Streamlit runs
+    raise typer.Exit(launch(["--address", address, "--port", str(port)]))
 
 
 @app.command()

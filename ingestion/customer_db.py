@@ -49,13 +49,20 @@ class TableSpec:
     raw_name: str
     cursor: str
     key: tuple[str, ...]
+    # an optional table is skipped while the source has not created it (an older store)
+    optional: bool = False
 
 
 CUSTOMER_TABLES = (
     TableSpec("customers", "crm_customers", "updated_at", ("customer_id", "updated_at")),
     TableSpec("cs_actions", "crm_cs_actions", "action_at", ("action_id",)),
 )
-APP_TABLES = (TableSpec("cs_actions", "app_cs_actions", "action_at", ("action_id",)),)
+APP_TABLES = (
+    TableSpec("cs_actions", "app_cs_actions", "action_at", ("action_id",)),
+    # sign-ins and signed actions (dashboards/audit_log.py); a store written before the app
+    # had sign-in has no such table yet
+    TableSpec("audit_events", "app_audit_events", "event_at", ("event_id",), optional=True),
+)
 
 
 def sqlite_file(url: str) -> Path | None:
@@ -190,13 +197,22 @@ def table_resource(source: str, engine: sa.Engine, spec: TableSpec, settings: Se
     return resource.add_map(cursor.observe).add_map(add_metadata)
 
 
-def _check_tables(source: str, engine: sa.Engine, specs: tuple[TableSpec, ...], hint: str) -> None:
+def _check_tables(
+    source: str, engine: sa.Engine, specs: tuple[TableSpec, ...], hint: str
+) -> tuple[TableSpec, ...]:
+    """The specs to load: every required table must exist; a missing optional one is left out."""
     inspector = sa.inspect(engine)
+    present = []
     for spec in specs:
-        if not inspector.has_table(spec.table):
+        if inspector.has_table(spec.table):
+            present.append(spec)
+        elif spec.optional:
+            log.info("%s: no table %r yet, skipping it", source, spec.table)
+        else:
             raise IngestionError(
                 source, f"table {spec.table!r} not found in {safe_url(str(engine.url))} — {hint}"
             )
+    return tuple(present)
 
 
 @dlt.source(name="customer_db", max_table_nesting=0)
@@ -220,9 +236,10 @@ def app_store_ready(settings: Settings) -> bool:
 
 @dlt.source(name="app_actions", max_table_nesting=0)
 def app_actions_source(settings: Settings) -> Any:
-    """The CS app's own `cs_actions` into `raw.app_cs_actions`."""
+    """The CS app's own `cs_actions` and `audit_events` into `raw.app_cs_actions` and
+    `raw.app_audit_events`."""
     raw_schema_settings()
     hint = "the CS app creates it on its first action; or set CHURN_APP_ACTIONS_DB_URL"
     engine = open_engine("app_actions", settings.app_actions_db, hint)
-    _check_tables("app_actions", engine, APP_TABLES, hint)
-    return [table_resource("app_actions", engine, spec, settings) for spec in APP_TABLES]
+    tables = _check_tables("app_actions", engine, APP_TABLES, hint)
+    return [table_resource("app_actions", engine, spec, settings) for spec in tables]

@@ -105,6 +105,33 @@ class Settings(BaseSettings):
     # serving: when set, /predict requires this key in the X-API-Key header
     api_key: SecretStr | None = None
 
+    # app sign-in: OpenID Connect through Streamlit (dashboards/launch.py writes its [auth]
+    # secrets); with none of these set the app runs in local mode, on loopback only
+    app_oidc_client_id: str | None = None
+    app_oidc_client_secret: SecretStr | None = None
+    app_oidc_server_metadata_url: str | None = None
+    # the app's public URL + /oauth2callback (default http://localhost:<port>/oauth2callback)
+    app_oidc_redirect_uri: str | None = None
+    app_oidc_scope: str = "openid email profile"
+    # signs the sign-in cookie; unset: a random one per start (sign-ins end on a restart)
+    app_cookie_secret: SecretStr | None = None
+    # a secrets.toml with an [auth] section, used as is instead of the fields above
+    app_secrets_file: Path | None = None
+    # roles (admin, manager, owner) from the identity: by email, by a group of the groups
+    # claim, or by email domain; an exact email wins, else the highest role matched
+    app_role_by_email: dict[str, str] = {}
+    app_role_by_group: dict[str, str] = {}
+    app_role_by_domain: dict[str, str] = {}
+    app_groups_claim: str = "groups"
+    # an owner's name as `account_owner` holds it, by email (default: the `name` claim)
+    app_owner_name_by_email: dict[str, str] = {}
+    # owners may clear the filter to see every account
+    app_owners_see_all: bool = False
+    # a sign-in older than this is asked to sign in again
+    app_session_max_hours: float = 12.0
+    # without sign-in the app listens on loopback only unless this is true
+    app_allow_no_sign_in: bool = False
+
     @classmethod
     def settings_customise_sources(
         cls,

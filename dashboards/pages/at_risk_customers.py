@@ -1,5 +1,9 @@
 """At-risk customers: this week's list with filters, counts in context, since when High
-accounts have been High, a customer view, CSV export and the form that logs a CS action."""
+accounts have been High, a customer view, CSV export and the form that logs a CS action.
+
+An account owner sees their own accounts first (the owner filter preset to them), and only
+those unless the settings let owners see all; a signed-in user's actions carry their identity.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from dashboards.access import viewer
 from dashboards.at_risk import (
     SORTS,
     Filters,
@@ -20,6 +25,7 @@ from dashboards.at_risk import (
     top_drivers,
     unpublished_actions,
 )
+from dashboards.audit_log import AuditEvent, record_event
 from dashboards.cs_actions_store import (
     ACTION_TYPES,
     OUTCOMES,
@@ -27,6 +33,7 @@ from dashboards.cs_actions_store import (
     CsAction,
     list_actions,
     new_action_id,
+    now,
     record_action,
     today,
 )
@@ -42,6 +49,7 @@ from dashboards.data import (
     settings,
     tier_definition,
 )
+from dashboards.sign_in import Role
 
 st.title("At-risk customers")
 customers = require(
@@ -51,6 +59,17 @@ customers = require(
 )
 cutoffs = load("risk_tier_cutoffs")
 as_of = pd.Timestamp(customers["as_of_date"].max())
+me = viewer()
+if not me.sees_every_account:
+    customers = customers[customers["account_owner"] == me.owner_name]
+    if customers.empty:
+        st.info(
+            f"No account on this week's list is owned by {md(me.owner_name or me.identity)}. "
+            "If that is not your name as the CRM writes it, ask an admin to map your email to "
+            "it (CHURN_APP_OWNER_NAME_BY_EMAIL).",
+            icon=":material/info:",
+        )
+        st.stop()
 st.caption(
     f"Scores of Monday {as_of:%Y-%m-%d} · model v{md(customers['model_version'].iloc[0])} · "
     + published_caption()
@@ -58,7 +77,8 @@ st.caption(
 st.caption(tier_definition(cutoffs, as_of))
 
 # ---------- headline: this week against the previous scored week
-numbers = headline(customers, cutoffs)
+# the week-on-week change compares with every account's count: only for those who see them all
+numbers = headline(customers, cutoffs if me.sees_every_account else None)
 cols = st.columns(4)
 cols[0].metric(
     "High-risk accounts",
@@ -86,9 +106,14 @@ with st.container(border=True):
         key="tier_filter",
         help="None selected = every tier",
     )
-    owners = f2.multiselect(
-        "Account owner", sorted(customers["account_owner"].dropna().unique()), key="owner_filter"
-    )
+    owner_names = sorted(customers["account_owner"].dropna().unique())
+    if (
+        me.role == Role.OWNER
+        and me.owner_name in owner_names
+        and "owner_filter" not in st.session_state
+    ):
+        st.session_state["owner_filter"] = [me.owner_name]  # own accounts first
+    owners = f2.multiselect("Account owner", owner_names, key="owner_filter")
     plans = f3.multiselect("Plan", sorted(customers["plan"].dropna().unique()), key="plan_filter")
     segments = f4.multiselect(
         "Segment (industry)", sorted(customers["industry"].dropna().unique()), key="segment_filter"
@@ -307,6 +332,8 @@ def reset_action_form(customer_id: str, owner: str) -> None:
 def save_action(known: set[str], company: str, owner: str) -> None:
     """Submit callback: it runs before the page, so it may reset the form's fields."""
     state = st.session_state
+    if me.signed_in:
+        state["action_by"] = me.identity  # signed, never typed
     if state["action_date"] is None:
         state["action_result"] = ("error", "Not saved: choose the day of the action\\.")
         return
@@ -325,6 +352,19 @@ def save_action(known: set[str], company: str, owner: str) -> None:
     except ActionInvalid as exc:
         state["action_result"] = ("error", "Not saved: " + md(" ".join(exc.problems)))
         return
+    record_event(
+        AuditEvent(
+            event_type="action_logged",
+            identity=me.identity,
+            key=saved,
+            event_at=now(),
+            role=me.role.label if me.role else None,
+            customer_id=action.customer_id,
+            action_id=saved,
+            detail=None if me.signed_in else f"local mode, performed by {action.performed_by}",
+        ),
+        settings(),
+    )
     state["action_result"] = (
         "success",
         f"Saved {action.action_type.replace('_', ' ')} of {action.action_date:%Y-%m-%d} for "
@@ -348,7 +388,16 @@ with st.form("log_action"):
         key="action_type",
     )
     a2.selectbox("Outcome", [NO_OUTCOME, *OUTCOMES], key="action_outcome", help="What came of it")
-    a3.text_input("Performed by", key="action_by")
+    if me.signed_in:
+        a3.text_input(
+            "Performed by",
+            value=me.identity,
+            disabled=True,
+            key="action_by_signed",
+            help="Your signed-in identity: every action is signed with it.",
+        )
+    else:
+        a3.text_input("Performed by (local mode)", key="action_by", help="No sign-in: say who.")
     a4.date_input(
         "Date",
         key="action_date",

@@ -211,3 +211,38 @@ else:
         .properties(height=200),
         width="stretch",
     )
+
+st.subheader("Control group")
+cases = load("high_risk_cases")
+control = cases[cases["holdout_group"] == "control"] if cases is not None else pd.DataFrame()
+if control.empty:
+    st.info("No High-risk customer has been kept off the CS list yet.")
+else:
+    st.caption(
+        "Customers newly High kept off the CS list for that episode, so that the Save rate "
+        "page can compare them with the listed ones. Shown here only: contacting them would "
+        "spoil the measurement."
+    )
+    shown = control.sort_values(["scoring_month", "flagged_date"], ascending=False)
+    st.dataframe(
+        shown[
+            [
+                "customer_id",
+                "scoring_month",
+                "flagged_date",
+                "cs_contacted",
+                "horizon_passed",
+                "still_active_at_horizon",
+            ]
+        ],
+        column_config={
+            "customer_id": "Customer",
+            "scoring_month": st.column_config.DateColumn("Month", format="YYYY-MM"),
+            "flagged_date": st.column_config.DateColumn("High since"),
+            "cs_contacted": "Contacted anyway",
+            "horizon_passed": "Horizon passed",
+            "still_active_at_horizon": "Still active",
+        },
+        hide_index=True,
+        width="stretch",
+    )

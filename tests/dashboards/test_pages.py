@@ -252,6 +252,15 @@ def test_model_health_page(app_env):
     assert health.drift_status in metrics["Feature drift"]
     assert pd.notna(health.champion_since)
 
+    # the control-group assignment, on this page only (admins): every held-out customer listed
+    cases = read_app_table("high_risk_cases", app_env.settings)
+    control = set(cases.loc[cases["holdout_group"] == "control", "customer_id"])
+    listed = [df.value for df in at.dataframe if "still_active_at_horizon" in df.value.columns]
+    if control:
+        assert listed and set(listed[0]["customer_id"]) == control
+    else:
+        assert any("kept off the CS list yet" in i.value for i in at.info)
+
 
 @pytest.mark.parametrize("page", list(PAGES))
 def test_nothing_published_shows_what_to_run(page, app_env, monkeypatch, tmp_path):

@@ -140,8 +140,8 @@ def test_the_app_container_shows_the_at_risk_list(
     churn_image: str, data_dir: Path, published: Path
 ) -> None:
     port = free_port()
-    name = run_detached("churn-test-app", [*volume(data_dir), "-e", f"CHURN_APP_PORT={port}"],
-                        ["app"])  # fmt: skip
+    name = run_detached("churn-test-app", [*volume(data_dir), "-e", f"CHURN_APP_PORT={port}",
+                        "-e", "CHURN_APP_ALLOW_NO_SIGN_IN=true"], ["app"])  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
         wait_http(f"{url}/_stcore/health", timeout=120, container=name)
