@@ -3,6 +3,8 @@
 Records are a prefix of one fixed global order (the order never depends on the release day),
 so page k of a later release equals page k of an earlier one whenever the earlier one was full.
 With `compress` pages are gzip files (`page-00001.json.gz`); a folder holds one form only.
+Records are read PAGES_PER_READ pages at a time by their `seq`, so memory stays flat however
+many pages a release writes (a million customers' Stripe history is 23M events).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 Render = Callable[[int, list[str], bool, int], str]
+PAGES_PER_READ = 500
 
 
 PLAIN, GZIPPED = ".json", ".json.gz"
@@ -51,14 +54,20 @@ def write_pages(
     for p in existing[n_pages:]:
         p.unlink()
     first = 1 if rewrite_all else max(1, min(len(existing), n_pages))  # last page onwards
-    lo = (first - 1) * page_size
-    rows = pq.read_table(source, columns=["json"], filters=[("seq", ">", lo), ("seq", "<=", total)])
-    items = rows.column("json").to_pylist()
-    for k in range(first, n_pages + 1):
-        chunk = items[(k - first) * page_size : (k - first + 1) * page_size]
-        target = page_path(folder, k, compress)
-        data = render(k, chunk, k == n_pages, total).encode("utf-8")
-        tmp = target.with_name(target.name + ".tmp")
-        tmp.write_bytes(gzip.compress(data, compresslevel=6) if compress else data)
-        tmp.replace(target)
+    for start in range(first, n_pages + 1, PAGES_PER_READ):
+        stop = min(start + PAGES_PER_READ, n_pages + 1)
+        lo, hi = (start - 1) * page_size, min((stop - 1) * page_size, total)
+        span = [("seq", ">", lo), ("seq", "<=", hi)]
+        rows = pq.read_table(source, columns=["json"], filters=span)
+        items = rows.column("json").to_pylist()
+        for k in range(start, stop):
+            chunk = items[(k - start) * page_size : (k - start + 1) * page_size]
+            _write_page(page_path(folder, k, compress), render(k, chunk, k == n_pages, total))
     return n_pages
+
+
+def _write_page(target: Path, text: str) -> None:
+    data = text.encode("utf-8")
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_bytes(gzip.compress(data, compresslevel=6) if target.suffix == ".gz" else data)
+    tmp.replace(target)

@@ -7,12 +7,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from test_browser import _free_port
+from app_process import free_port, healthy, stop
 
 REPO = Path(__file__).resolve().parents[2]
 CHURN = Path(sys.executable).parent / "churn"
@@ -37,21 +35,9 @@ def _serves(command: list[str], env: dict[str, str], port: int) -> bool:
         command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
     )
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                url = f"http://127.0.0.1:{port}/_stcore/health"
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    return response.status == 200
-            except OSError:
-                time.sleep(0.5)
-        return False
+        return healthy(f"http://127.0.0.1:{port}", proc)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 @pytest.mark.parametrize("address", ["0.0.0.0", "192.0.2.10", "::"])
@@ -81,12 +67,12 @@ def test_bad_sign_in_settings_are_refused_in_one_line(tmp_path, values, says):
 
 
 def test_churn_app_starts_local_mode_on_loopback(tmp_path):
-    port = _free_port()
+    port = free_port()
     assert _serves([str(CHURN), "app", "--port", str(port)], _env(tmp_path), port)
 
 
 def test_a_network_bind_without_sign_in_starts_when_the_setting_allows_it(tmp_path):
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "-m", "dashboards.launch", "--address", "0.0.0.0",
                "--port", str(port)]  # fmt: skip
     env = _env(tmp_path, CHURN_APP_ALLOW_NO_SIGN_IN="true")

@@ -6,15 +6,13 @@ page once it shows the randomized result)."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from app_process import free_port, started, stop
 
 from dashboards.snapshot import read_app_table
 
@@ -36,17 +34,11 @@ TIMEOUT_MS = 60_000
 VIEWPORT = {"width": 1440, "height": 1000}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def app_url(app_data, tmp_path_factory) -> Iterator[str]:
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed: apt-get install -y chromium")
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "CHURN_DATA_DIR": str(app_data.settings.data_dir),
@@ -66,24 +58,9 @@ def app_url(app_data, tmp_path_factory) -> Iterator[str]:
         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"streamlit did not start: {Path(log.name).read_text()[-2000:]}")
-        time.sleep(0.5)
+    started(url, proc, Path(log.name))
     yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    stop(proc)
     log.close()
 
 

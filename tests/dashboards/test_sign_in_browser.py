@@ -13,19 +13,17 @@ import os
 import re
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import pytest
+from app_process import free_port, started, stop
 from test_browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
     TIMEOUT_MS,
     VIEWPORT,
-    _free_port,
     _settle,
     _shot,
 )
@@ -65,7 +63,7 @@ def signed_app(app_data, tmp_path_factory) -> Iterator[dict]:
     work = tmp_path_factory.mktemp("sign_in")
     store_url = f"sqlite:///{work / 'app_store.sqlite'}"
     with run_server_in_thread(user_claims=users) as provider:
-        port = _free_port()
+        port = free_port()
         env = {
             **os.environ,
             "CHURN_DATA_DIR": str(app_data.settings.data_dir),
@@ -85,18 +83,7 @@ def signed_app(app_data, tmp_path_factory) -> Iterator[dict]:
             cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         url = f"http://localhost:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"the app did not start: {Path(log.name).read_text()[-2000:]}")
-            time.sleep(0.5)
+        started(url, proc, Path(log.name))
         try:
             yield {
                 "url": url,
@@ -107,11 +94,7 @@ def signed_app(app_data, tmp_path_factory) -> Iterator[dict]:
                 "secrets": app_data.settings.data_dir / "app" / "secrets" / f"auth-{port}.toml",
             }
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop(proc)
             log.close()
 
 
