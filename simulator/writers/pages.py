@@ -9,12 +9,13 @@ many pages a release writes (a million customers' Stripe history is 23M events).
 
 from __future__ import annotations
 
-import gzip
 from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
+from simulator.writers.files import write_whole
 
 Render = Callable[[int, list[str], bool, int], str]
 PAGES_PER_READ = 500
@@ -62,12 +63,5 @@ def write_pages(
         items = rows.column("json").to_pylist()
         for k in range(start, stop):
             chunk = items[(k - start) * page_size : (k - start + 1) * page_size]
-            _write_page(page_path(folder, k, compress), render(k, chunk, k == n_pages, total))
+            write_whole(page_path(folder, k, compress), render(k, chunk, k == n_pages, total))
     return n_pages
-
-
-def _write_page(target: Path, text: str) -> None:
-    data = text.encode("utf-8")
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_bytes(gzip.compress(data, compresslevel=6) if target.suffix == ".gz" else data)
-    tmp.replace(target)

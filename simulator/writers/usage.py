@@ -11,7 +11,6 @@ With `compress` a day is `events.jsonl.gz` instead (gzip level 6), written whole
 
 from __future__ import annotations
 
-import gzip
 import shutil
 from datetime import date
 from pathlib import Path
@@ -21,6 +20,7 @@ import pyarrow.parquet as pq
 
 from simulator import formats
 from simulator.storage import SimPaths
+from simulator.writers.files import write_whole
 
 DAYS_PER_QUERY = 28
 ROWS_PER_QUERY = 2_000_000  # events; ~1-1.5 GB of lines held at once
@@ -54,7 +54,8 @@ def write(paths: SimPaths, as_of: date, folder: Path, compress: bool = False) ->
         for src in batch:
             lo = np.searchsorted(dts, src.stem, side="left")
             hi = np.searchsorted(dts, src.stem, side="right")
-            _write_file(folder / f"dt={src.stem}" / name, lines[lo:hi])
+            text = "".join(line + "\n" for line in lines[lo:hi])
+            write_whole(folder / f"dt={src.stem}" / name, text)
     return len(todo)
 
 
@@ -72,11 +73,3 @@ def _batches(days: list[Path]) -> list[list[Path]]:
             batches.append([day])
             rows = n
     return batches
-
-
-def _write_file(target: Path, lines: list[str]) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".tmp")
-    data = "".join(line + "\n" for line in lines).encode("utf-8")
-    tmp.write_bytes(gzip.compress(data, compresslevel=6) if target.suffix == ".gz" else data)
-    tmp.replace(target)
