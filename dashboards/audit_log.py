@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import pandas as pd
 import sqlalchemy as sa
 
-from dashboards.cs_actions_store import MAX_NAME, engine, metadata
+from dashboards.cs_actions_store import MAX_NAME, engine, metadata, stored_utc
 from warehouse.settings import Settings, get_settings
 
 EVENT_TYPES = ("sign_in", "access_refused", "action_logged")
@@ -53,10 +53,6 @@ class AuditEvent:
         return digest.hexdigest()[:40]
 
 
-def _naive_utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
-
-
 def record_event(event: AuditEvent, settings: Settings | None = None) -> bool:
     """Write the event unless it is already there; True when it was written."""
     if event.event_type not in EVENT_TYPES:
@@ -64,7 +60,7 @@ def record_event(event: AuditEvent, settings: Settings | None = None) -> bool:
     row = {
         "event_id": event.event_id,
         "event_type": event.event_type,
-        "event_at": _naive_utc(event.event_at),
+        "event_at": stored_utc(event.event_at),
         "identity": event.identity[:MAX_NAME],
         "role": event.role,
         "customer_id": event.customer_id,

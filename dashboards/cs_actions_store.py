@@ -81,9 +81,14 @@ def now() -> datetime:
     return _clock()
 
 
+def stored_utc(moment: datetime) -> datetime:
+    """`moment` as the store keeps times: UTC, naive (a naive one is taken as UTC already)."""
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
 def _now() -> datetime:
     """Now in UTC, naive, as action_at is stored."""
-    return _clock().astimezone(UTC).replace(tzinfo=None)
+    return stored_utc(_clock())
 
 
 def today() -> date:
@@ -96,7 +101,7 @@ def action_time(action: CsAction) -> datetime:
     if action.action_date is not None:
         now = _clock()
         if action.action_date == now.date():
-            return now.astimezone(UTC).replace(tzinfo=None)
+            return stored_utc(now)
         return datetime.combine(action.action_date, time())
     return action.action_at or _now()
 

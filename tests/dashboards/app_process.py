@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 import urllib.request
 from pathlib import Path
 
+from tests.pg_server import free_port  # noqa: F401 - the suite's one free-port helper
+
 START_SECONDS = 60
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def healthy(url: str, proc: subprocess.Popen, seconds: float = START_SECONDS) -> bool:

@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
+
+from tests.pg_server import free_port  # noqa: F401 - the suite's one free-port helper
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGES = Path(__file__).resolve().parent / "images"
@@ -118,12 +119,6 @@ def build_project_image() -> str:
     ensure_python_base()
     build(PROJECT_IMAGE, REPO / "deploy" / "Dockerfile", REPO, {"BASE_IMAGE": PYTHON_BASE})
     return PROJECT_IMAGE
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run_detached(
