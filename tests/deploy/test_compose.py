@@ -30,6 +30,7 @@ from docker_env import (
     docker,
     free_port,
     image_exists,
+    wait_http,
 )
 
 pytestmark = pytest.mark.slow
@@ -117,16 +118,8 @@ def _get(url: str, headers: dict[str, str] | None = None, timeout: float = 10) -
 
 
 def _wait_ok(url: str, seconds: float, stack: Stack, service: str) -> bytes:
-    deadline = time.monotonic() + seconds
-    error: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            return _get(url)
-        except (OSError, urllib.error.HTTPError) as failure:
-            error = failure
-        time.sleep(2)
-    raise AssertionError(f"{service}: {url} not OK in {seconds:.0f} s ({error})\n"
-                         f"{stack.logs(service)}")  # fmt: skip
+    """GET until 200; a service's container that stops fails at once, with its log."""
+    return wait_http(url, timeout=seconds, container=stack.container(service))
 
 
 def _job_exit_code(stack: Stack) -> int:
