@@ -2,7 +2,7 @@
 32 concurrent clients, against a real uvicorn server in a subprocess on loopback, with the
 bare in-process model call as the floor.
 
-    python -m bench.serving [--customers 2000] [--workdir data/bench/serving]
+    python -m bench.serving [--customers 2000] [--workdir data/bench/serving] [--workers 1]
 
 Builds (once per workdir) a synthetic warehouse and a trained champion; clients are threads,
 each with its own keep-alive httpx client; every level sends a bounded number of requests.
@@ -66,8 +66,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(settings, port: int) -> subprocess.Popen:
-    """uvicorn in a subprocess, returned once /health answers 200."""
+def start_server(settings, port: int, workers: int = 1) -> subprocess.Popen:
+    """uvicorn in a subprocess (`workers` processes, as `churn serve --workers`), returned
+    once /health answers 200."""
     env = {
         **os.environ,
         "CHURN_DATA_DIR": str(settings.data_dir),
@@ -76,6 +77,7 @@ def start_server(settings, port: int) -> subprocess.Popen:
     }
     cmd = [sys.executable, "-m", "uvicorn", "serving.app:create_app", "--factory"]
     cmd += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    cmd += ["--workers", str(workers)]
     proc = subprocess.Popen(cmd + ["--no-access-log"], env=env)
     deadline = time.monotonic() + 300  # a busy 2-core machine imports slowly
     while time.monotonic() < deadline:
@@ -138,7 +140,7 @@ def floors(settings, cfg, as_of: date, batch: int, payloads: list[dict]):
     def payload_call(items: list[dict]) -> None:
         for item in items:
             check_payload(item, loaded.schema, cfg.allow_extra_features, "")
-        score_payloads(items, loaded, cfg)
+        score_payloads(items, loaded, cfg, check_parity=False)  # as the API, once checked
 
     out = []
     with request_threads(1):
@@ -186,13 +188,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--singles", type=int, default=320, help="single requests per level")
     parser.add_argument("--batches", type=int, default=64, help="batch requests per level")
     parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--workers", type=int, default=1, help="server processes")
     args = parser.parse_args(argv)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
     settings, cfg, as_of = build_world(args.workdir, args.customers)
     ids, payloads = _payloads(settings, cfg, as_of)
     port = _free_port()
-    server = start_server(settings, port)
+    server = start_server(settings, port, args.workers)
     base = f"http://127.0.0.1:{port}"
     n = args.batch_size
     scenarios = [
@@ -216,7 +219,8 @@ def main(argv: list[str] | None = None) -> None:
         server.wait(timeout=30)
     floor_rows = floors(settings, cfg, as_of, n, payloads)
 
-    print(f"\n### serving ({len(ids):,} customers in the snapshot, {os.cpu_count()} cores)\n")
+    size = f"{len(ids):,} customers in the snapshot, {os.cpu_count()} cores"
+    print(f"\n### serving ({size}, {args.workers} server process(es))\n")
     print("| scenario | clients | requests | p50 ms | p99 ms | req/s | customers/s |")
     print("|---|---|---|---|---|---|---|")
     for name, clients, count, lat, rps, cps in rows:

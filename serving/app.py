@@ -109,6 +109,7 @@ def create_app(
     app.state.settings = settings
     app.state.holder = holder
     app.state.snapshots = snapshots
+    app.state.predictor = predictor
     install_handlers(app)
     install_openapi(app, holder, cfg.allow_extra_features, settings.api_key is not None)
     # last added runs first: metrics see every answer, 413s and last-resort 500s included

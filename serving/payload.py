@@ -104,10 +104,13 @@ def payload_inputs(payloads: list[dict[str, Any]], schema: FeatureSchema) -> pd.
     return pd.DataFrame(data, copy=False)
 
 
-def score_payloads(payloads: list[dict[str, Any]], loaded, cfg: MLConfig) -> PayloadScores:
-    """Scores of checked payloads, tiers by thresholds (see module doc)."""
+def score_payloads(
+    payloads: list[dict[str, Any]], loaded, cfg: MLConfig, check_parity: bool = True
+) -> PayloadScores:
+    """Scores of checked payloads, tiers by thresholds (see module doc); `check_parity` as
+    in `score_prepared`."""
     X = payload_inputs(payloads, loaded.schema)
-    probability, drivers = score_prepared(X, loaded, cfg)
+    probability, drivers = score_prepared(X, loaded, cfg, check_parity)
     if not np.isfinite(probability).all():
         raise InvalidRequest(
             "the features give no finite probability",

@@ -151,14 +151,15 @@ def attributed_tops(model, X: pd.DataFrame, schema) -> tuple[np.ndarray, list[To
 
 
 def score_prepared(
-    X: pd.DataFrame, loaded: LoadedModel, cfg: MLConfig
+    X: pd.DataFrame, loaded: LoadedModel, cfg: MLConfig, check_parity: bool = True
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """(churn probability, three driver arrays) of prepared inputs (`prepare_inputs`), rows
     already checked: one pass of the attribution, checked against the model's own
-    prediction on the first `cfg.parity_check_rows` rows."""
+    prediction on the first `cfg.parity_check_rows` rows (unless `check_parity` is False:
+    the API checks a loaded version once, not on every request)."""
     n = len(X)
     probability, tops = attributed_tops(loaded.model, X, loaded.schema)
-    check = min(n, cfg.parity_check_rows)
+    check = min(n, cfg.parity_check_rows) if check_parity else 0
     if check:
         expected = _model_probability(loaded, X.iloc[:check] if check < n else X)
         gap = float(np.max(np.abs(expected - probability[:check])))

@@ -15,7 +15,7 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from simulator.writers.files import write_whole
+from simulator.writers.files import FileWriter
 
 Render = Callable[[int, list[str], bool, int], str]
 PAGES_PER_READ = 500
@@ -55,13 +55,15 @@ def write_pages(
     for p in existing[n_pages:]:
         p.unlink()
     first = 1 if rewrite_all else max(1, min(len(existing), n_pages))  # last page onwards
-    for start in range(first, n_pages + 1, PAGES_PER_READ):
-        stop = min(start + PAGES_PER_READ, n_pages + 1)
-        lo, hi = (start - 1) * page_size, min((stop - 1) * page_size, total)
-        span = [("seq", ">", lo), ("seq", "<=", hi)]
-        rows = pq.read_table(source, columns=["json"], filters=span)
-        items = rows.column("json").to_pylist()
-        for k in range(start, stop):
-            chunk = items[(k - start) * page_size : (k - start + 1) * page_size]
-            write_whole(page_path(folder, k, compress), render(k, chunk, k == n_pages, total))
+    with FileWriter() as writer:
+        for start in range(first, n_pages + 1, PAGES_PER_READ):
+            stop = min(start + PAGES_PER_READ, n_pages + 1)
+            lo, hi = (start - 1) * page_size, min((stop - 1) * page_size, total)
+            span = [("seq", ">", lo), ("seq", "<=", hi)]
+            rows = pq.read_table(source, columns=["json"], filters=span)
+            items = rows.column("json").to_pylist()
+            for k in range(start, stop):
+                chunk = items[(k - start) * page_size : (k - start + 1) * page_size]
+                text = render(k, chunk, k == n_pages, total)
+                writer.submit(page_path(folder, k, compress), text)
     return n_pages

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from simulator import formats
 from simulator.storage import SimPaths
-from simulator.writers.files import write_whole
+from simulator.writers.files import FileWriter
 
 DAYS_PER_QUERY = 28
 ROWS_PER_QUERY = 2_000_000  # events; ~1-1.5 GB of lines held at once
@@ -47,15 +47,16 @@ def write(paths: SimPaths, as_of: date, folder: Path, compress: bool = False) ->
     ]
     name = GZIPPED if compress else PLAIN
     con = formats.connect()
-    for batch in _batches(todo):
-        t = con.sql(formats.usage_lines_query([p.as_posix() for p in batch])).to_arrow_table()
-        dts = t.column("dt").to_numpy(zero_copy_only=False).astype(str)
-        lines = t.column("line").to_pylist()
-        for src in batch:
-            lo = np.searchsorted(dts, src.stem, side="left")
-            hi = np.searchsorted(dts, src.stem, side="right")
-            text = "".join(line + "\n" for line in lines[lo:hi])
-            write_whole(folder / f"dt={src.stem}" / name, text)
+    with FileWriter() as writer:
+        for batch in _batches(todo):
+            t = con.sql(formats.usage_lines_query([p.as_posix() for p in batch])).to_arrow_table()
+            dts = t.column("dt").to_numpy(zero_copy_only=False).astype(str)
+            lines = t.column("line").to_pylist()
+            for src in batch:
+                lo = np.searchsorted(dts, src.stem, side="left")
+                hi = np.searchsorted(dts, src.stem, side="right")
+                text = "".join(line + "\n" for line in lines[lo:hi])
+                writer.submit(folder / f"dt={src.stem}" / name, text)
     return len(todo)
 
 

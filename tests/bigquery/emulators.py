@@ -50,7 +50,10 @@ def ensure_venv() -> Path:
     if not (bin_dir / "python").exists():
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
     subprocess.run(
-        [_uv(), "pip", "install", "--quiet", "--python", str(bin_dir / "python"), "-r", str(LOCK)],
+        [
+            *(_uv(), "pip", "install", "--quiet", "--compile-bytecode"),
+            *("--python", str(bin_dir / "python"), "-r", str(LOCK)),
+        ],
         check=True,
     )
     ext_dir = emulator_home() / ".duckdb" / "extensions" / DUCKDB_VERSION / "linux_amd64"

@@ -108,3 +108,33 @@ def test_bad_requests_name_the_field(client, world):
     assert too_many.status_code == 422 and _fields(too_many) == ["requests"]
     garbage = client.post("/predict", content=b"{not json", headers={"content-type": "x/json"})
     assert garbage.status_code == 422 and garbage.json()["error"] == "invalid_request"
+
+
+def test_a_version_is_checked_against_the_model_on_its_first_payload_only(
+    client, world, monkeypatch
+):
+    """The drivers-add-up check runs the model a second time: once per served version, not
+    on every request; a version that fails it answers 500 on every payload."""
+    from models_ml.scoring import local
+
+    calls: list[int] = []
+    model_probability = local._model_probability
+
+    def counted(loaded, X):
+        calls.append(len(X))
+        return model_probability(loaded, X)
+
+    monkeypatch.setattr(local, "_model_probability", counted)
+    ids = list(world.features["customer_id"].iloc[:3])
+    for cid in ids:
+        response = client.post("/predict", json={"features": _payload(world, cid)})
+        assert response.status_code == 200
+    assert calls == [1]
+
+    client.app.state.predictor._parity_checked.clear()
+    monkeypatch.setattr(local, "_model_probability", lambda loaded, X: counted(loaded, X) + 0.1)
+    for cid in ids[:2]:
+        response = client.post("/predict", json={"features": _payload(world, cid)})
+        assert response.status_code == 500
+        assert "do not add up" not in response.text  # no internals in an error answer
+    assert calls == [1, 1, 1]

@@ -96,7 +96,11 @@ flagged as (
         deduplicated.occurred_at,
         cast(deduplicated.occurred_at as date) as event_date,
         deduplicated.received_at,
-        deduplicated.occurred_at_raw,
+        -- the delivered text only where it did not parse: a copy of every valid timestamp
+        -- would be a quarter of the table (1M customers: ~4 GB)
+        case
+            when deduplicated.occurred_at is null then deduplicated.occurred_at_raw
+        end as occurred_at_raw,
         deduplicated.source_file,
         deduplicated.raw_line,
         deduplicated.loaded_at,
