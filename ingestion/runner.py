@@ -18,7 +18,7 @@ from ingestion.errors import IngestionError
 from ingestion.quarantine import table_name as quarantine_table
 from ingestion.recovery import load_failure, run_pipeline
 from ingestion.stripe import stripe_source
-from ingestion.usage import usage_source
+from ingestion.usage import UsageRun, usage_source
 from ingestion.zendesk import zendesk_source
 from warehouse.settings import Settings, get_settings
 
@@ -67,28 +67,36 @@ class LoadSummary:
 def run_source(name: str, settings: Settings, summary: LoadSummary) -> None:
     """Extract and load one source into `raw`, adding its row counts to `summary`.
 
-    A failure raises `IngestionError` naming the source and table and leaves no pending
-    load package behind (ingestion/recovery.py), so the next run starts clean.
+    Usage files go in loads of at most `ingestion_usage_bytes_per_load` each (`UsageRun`):
+    a run stopped midway keeps the loads it finished. A failure raises `IngestionError`
+    naming the source and table and leaves no pending load package behind
+    (ingestion/recovery.py), so the next run starts clean.
     """
     started = time.monotonic()
-    try:
-        source = SOURCES[name](settings)
-    except IngestionError:
-        raise
-    except Exception as exc:
-        raise load_failure(name, None, exc, []) from exc
-    if source is None:
-        summary.skipped.append(name)
-        return
-    tables = {table: 0 for table in source.resources.selected}
-    dlt_pipeline = pipeline(settings, name)
-    run_pipeline(name, dlt_pipeline, source, list(tables))
-    normalize = dlt_pipeline.last_trace.last_normalize_info if dlt_pipeline.last_trace else None
-    counts = normalize.row_counts if normalize else {}
-    for table in tables:
-        tables[table] = int(counts.get(table, 0))
-    if counts.get(quarantine_table(name)):
-        tables[quarantine_table(name)] = int(counts[quarantine_table(name)])
+    usage_run = UsageRun(settings.ingestion_usage_bytes_per_load) if name == "usage" else None
+    tables: dict[str, int] = {}
+    while True:
+        try:
+            source = usage_source(settings, usage_run) if usage_run else SOURCES[name](settings)
+        except IngestionError:
+            raise
+        except Exception as exc:
+            raise load_failure(name, None, exc, []) from exc
+        if source is None:
+            summary.skipped.append(name)
+            return
+        for table in source.resources.selected:
+            tables.setdefault(table, 0)
+        dlt_pipeline = pipeline(settings, name)
+        run_pipeline(name, dlt_pipeline, source, list(source.resources.selected))
+        trace = dlt_pipeline.last_trace
+        normalize = trace.last_normalize_info if trace else None
+        counts = normalize.row_counts if normalize else {}
+        for table in {*tables, quarantine_table(name)}:
+            if counts.get(table):
+                tables[table] = tables.get(table, 0) + int(counts[table])
+        if usage_run is None or not usage_run.left:
+            break
     summary.rows.update(tables)
     summary.seconds[name] = time.monotonic() - started
     log.info("%s: %s in %.1f s", name, tables, summary.seconds[name])

@@ -23,7 +23,7 @@ import io
 import json
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -304,10 +304,39 @@ def file_loads_table(loads: Sequence[FileLoad]) -> pa.Table:
     )
 
 
+@dataclass
+class UsageRun:
+    """One ingestion run of usage files, made of loads of at most `max_bytes` of files each.
+
+    A first load of years of files would otherwise be one dlt package: all its events
+    extracted to disk before any lands (1M customers: 468M events), and lost whole if the
+    run stops. `seen` keeps a file to one load per run, so a held-back last line is still
+    flushed only after a whole run without change; `left` is what the last load left over.
+    """
+
+    max_bytes: int
+    seen: set[str] = field(default_factory=set)
+    left: int = 0
+
+    def take(self, todo: list[Todo]) -> list[Todo]:
+        """This load's files: the planned ones not read yet this run, up to `max_bytes`
+        (at least one)."""
+        fresh = [t for t in todo if t.name not in self.seen]
+        taken, size = [], 0
+        for t in fresh:
+            size += t.path.stat().st_size - t.start
+            if taken and size > self.max_bytes:
+                break
+            taken.append(t)
+        self.seen.update(t.name for t in taken)
+        self.left = len(fresh) - len(taken)
+        return taken
+
+
 @dlt.source(name="usage", max_table_nesting=0)
-def usage_source(settings: Settings) -> Any:
+def usage_source(settings: Settings, run: UsageRun | None = None) -> Any:
     """Events into `raw.usage_events`, appended, each byte of a file once; file loads into
-    `raw.usage_file_loads`."""
+    `raw.usage_file_loads`. With `run`, this load takes only its share of the files."""
     raw_schema_settings()
 
     @dlt.resource(name="usage_events", write_disposition="append", columns=COLUMNS)
@@ -315,6 +344,11 @@ def usage_source(settings: Settings) -> Any:
         ledger = Ledger(dlt.current.resource_state())
         known = len(ledger)
         todo = ledger.plan(list_files(settings))
+        if run is not None:
+            planned = len(todo)
+            todo = run.take(todo)
+            if run.left or planned > len(todo):
+                log.info("usage: this load takes %d of %d planned file(s)", len(todo), planned)
         log.info("usage: %d file(s) to read, %d in the ledger", len(todo), known)
         size = max(1, settings.ingestion_usage_files_per_batch)
         for start in range(0, len(todo), size):

@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     ingestion_http_max_retries: int = 5
     ingestion_http_backoff_seconds: float = 1.0
     ingestion_usage_files_per_batch: int = 8
+    # one load (dlt package) of usage files takes at most this many bytes of files (at least
+    # one file): a first load of years lands and survives a stop in pieces
+    ingestion_usage_bytes_per_load: int = 1_000_000_000
 
     # time guards on source rows: a dated row belongs in [source_data_start, its load time +
     # source_clock_skew_hours]; a row outside lands in raw, is flagged in staging and never
