@@ -28,7 +28,7 @@ def _pipeline(
     sizes: list[int], start: str, end: str, seed: int, workdir: Path, restart: bool, keep: bool
 ) -> None:
     from bench import pipeline
-    from bench.steps import StateMismatch, StepFailed
+    from bench.steps import StateMismatch, StepFailed, load_state
 
     for size in sizes:
         try:
@@ -51,7 +51,7 @@ def _pipeline(
         except OSError as exc:  # the work dir cannot be written (permissions, a full disk)
             typer.echo(f"error: work dir {target}: {exc.strerror}", err=True)
             raise typer.Exit(1) from None
-        for line in pipeline.report(plan, figures):
+        for line in pipeline.report(plan, figures, load_state(target)["stopped"]):
             typer.echo(line)
 
 

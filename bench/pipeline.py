@@ -27,7 +27,7 @@ import os
 import shutil
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -214,8 +214,13 @@ def describe(figures: StepFigures) -> str:
     )
 
 
-def report(plan: PipelinePlan, figures: dict[str, StepFigures]) -> list[str]:
-    """Markdown: a table of the steps, then the goals with what was measured."""
+def report(
+    plan: PipelinePlan,
+    figures: dict[str, StepFigures],
+    stopped: Mapping[str, Sequence[float]] | None = None,
+) -> list[str]:
+    """Markdown: a table of the steps, then the goals with what was measured (the finishing
+    attempts), then the time of stopped attempts, if any."""
     lines = [
         f"\n### pipeline at {plan.customers:,} customers ({plan.start} to {plan.end}, "
         f"seed {plan.seed})\n",
@@ -246,6 +251,12 @@ def report(plan: PipelinePlan, figures: dict[str, StepFigures]) -> list[str]:
         f"| data dir peak under {gb(DISK_GOAL_BYTES)} | {gb(peak)} "
         f"| {'met' if peak <= DISK_GOAL_BYTES else 'NOT met'} |"
     )
+    for name, attempts in (stopped or {}).items():
+        if attempts:
+            lines.append(
+                f"\n{name}: {len(attempts)} stopped attempt(s) before the one above, "
+                f"{duration(sum(attempts))} in all (not in the totals)"
+            )
     return lines
 
 

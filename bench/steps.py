@@ -6,6 +6,9 @@ written to a state file in the work dir at once, so the same command run again p
 recorded figures of the finished steps and starts at the first unfinished one; `restart`
 starts over. A step that failed or was stopped half-way runs again from its beginning, so
 steps must be safe to rerun (the project's jobs are: loads are idempotent, builds rebuild).
+A stopped attempt's time is kept too (`stopped` in the state file, from a heartbeat the run
+writes every 30 s, so a run killed outright still counts up to its last heartbeat): a step
+that resumes its own work (ingestion keeps the loads it finished) spent it for real.
 
 Each step is a child process in a session of its own, so that its figures are its own:
 - peak RSS: the kernel's maximum resident set of the child as `wait4` reports it, which
@@ -32,6 +35,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 STATE_FILE = "bench_state.json"
+ATTEMPT_FILE = "bench_attempt.json"  # the running attempt: step, start, last heartbeat
+HEARTBEAT_S = 30.0
 LOG_DIR = "logs"
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 RSS_EVERY_S = 1.0
@@ -78,22 +83,35 @@ class StateMismatch(ValueError):
 
 
 def load_state(workdir: Path) -> dict:
-    """The recorded run: its parameters and the finished steps' figures, in order."""
+    """The recorded run: its parameters, the finished steps' figures in order, and the
+    seconds of each step's stopped attempts (an attempt a killed run left is added here)."""
     path = workdir / STATE_FILE
     if not path.exists():
-        return {"params": None, "finished": {}}
+        return {"params": None, "finished": {}, "stopped": {}}
     try:
         state = json.loads(path.read_text())
         finished = {name: StepFigures(**figures) for name, figures in state["finished"].items()}
+        stopped = {
+            name: [float(seconds) for seconds in attempts]
+            for name, attempts in state.get("stopped", {}).items()
+        }
     except (ValueError, KeyError, TypeError) as exc:
         raise StateMismatch(
             f"the state file {path} cannot be read ({exc.__class__.__name__}): "
             "run with --restart to start over"
         ) from None
-    return {"params": state["params"], "finished": finished}
+    left = Attempt.left_by_a_killed_run(workdir)
+    if left is not None:
+        stopped.setdefault(left[0], []).append(left[1])
+    return {"params": state["params"], "finished": finished, "stopped": stopped}
 
 
-def save_state(workdir: Path, params: Mapping[str, object], finished: dict) -> None:
+def save_state(
+    workdir: Path,
+    params: Mapping[str, object],
+    finished: dict,
+    stopped: Mapping[str, list[float]] | None = None,
+) -> None:
     """Write the state atomically: a run stopped while writing keeps the previous state."""
     workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / STATE_FILE
@@ -101,12 +119,66 @@ def save_state(workdir: Path, params: Mapping[str, object], finished: dict) -> N
         {
             "params": dict(params),
             "finished": {name: asdict(figures) for name, figures in finished.items()},
+            "stopped": {name: list(attempts) for name, attempts in (stopped or {}).items()},
         },
         indent=2,
     )
+    _write_atomically(path, text)
+
+
+def _write_atomically(path: Path, text: str) -> None:
     partial = path.with_suffix(".partial")
     partial.write_text(text)
     os.replace(partial, path)
+
+
+class Attempt:
+    """The running attempt of a step, on disk with a heartbeat, so that its time counts
+    even when the whole run is killed (the next run reads what it left)."""
+
+    def __init__(self, workdir: Path, step: str) -> None:
+        self.path = workdir / ATTEMPT_FILE
+        self.step = step
+        self.started = time.time()
+        self.beat()
+
+    def beat(self) -> None:
+        """Record that the attempt is still running."""
+        record = {"step": self.step, "started": self.started, "alive": time.time()}
+        _write_atomically(self.path, json.dumps(record))
+
+    def stopped(self) -> float:
+        """The attempt ended without finishing: its seconds; the file is removed."""
+        self.path.unlink(missing_ok=True)
+        return time.time() - self.started
+
+    def finished(self) -> None:
+        """The attempt finished: its figures are the step's; the file is removed."""
+        self.path.unlink(missing_ok=True)
+
+    @staticmethod
+    def left_by_a_killed_run(workdir: Path) -> tuple[str, float] | None:
+        """(step, seconds up to its last heartbeat) of an attempt a killed run left."""
+        path = workdir / ATTEMPT_FILE
+        if not path.exists():
+            return None
+        try:
+            record = json.loads(path.read_text())
+            left = str(record["step"]), max(0.0, record["alive"] - record["started"])
+        except (ValueError, KeyError, TypeError):
+            left = None  # half-written: the attempt's time is unknown
+        path.unlink()
+        return left
+
+
+def stopped_note(attempts: Sequence[float]) -> str:
+    """`; also 2 stopped attempts, 1 h 02 min` style note (empty without any)."""
+    if not attempts:
+        return ""
+    total = sum(attempts)
+    many = "s" if len(attempts) > 1 else ""
+    minutes, seconds = divmod(round(total), 60)
+    return f"; before it {len(attempts)} stopped attempt{many}, {minutes} min {seconds:02d} s"
 
 
 # ---------- measuring
@@ -155,16 +227,24 @@ def session_rss(session: int) -> int:
 class Sampler(threading.Thread):
     """Samples the step's session RSS and the data dir's size until stopped."""
 
-    def __init__(self, session: int, data_dir: Path) -> None:
+    def __init__(
+        self, session: int, data_dir: Path, heartbeat: Callable[[], None] | None = None
+    ) -> None:
         super().__init__(daemon=True)
         self.session, self.data_dir = session, data_dir
+        self.heartbeat = heartbeat
         self.tree_rss = 0
         self.disk_peak = 0
         self._stop_event = threading.Event()
 
     def run(self) -> None:
         next_walk = 0.0
+        next_beat = time.monotonic() + HEARTBEAT_S
         while not self._stop_event.is_set():
+            if self.heartbeat is not None and time.monotonic() >= next_beat:
+                with suppress(OSError):  # a full disk must not stop the sampling
+                    self.heartbeat()
+                next_beat = time.monotonic() + HEARTBEAT_S
             self.tree_rss = max(self.tree_rss, session_rss(self.session))
             if time.monotonic() >= next_walk:
                 started = time.monotonic()
@@ -205,10 +285,15 @@ def _last_line(log: Path) -> str:
 
 
 def measure(
-    step: Step, data_dir: Path, log: Path, env: Mapping[str, str] | None = None
+    step: Step,
+    data_dir: Path,
+    log: Path,
+    env: Mapping[str, str] | None = None,
+    heartbeat: Callable[[], None] | None = None,
 ) -> StepFigures:
     """Run the step as a child process (output to `log`) and return its figures; raise
-    StepFailed when it exits with an error or by a signal."""
+    StepFailed when it exits with an error or by a signal. `heartbeat` is called every
+    HEARTBEAT_S while it runs."""
     log.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     with log.open("wb") as output, _terminate_on_sigterm():
@@ -220,7 +305,7 @@ def measure(
             env=dict(env) if env is not None else None,
             start_new_session=True,
         )
-        sampler = Sampler(child.pid, data_dir)
+        sampler = Sampler(child.pid, data_dir, heartbeat)
         sampler.start()
         try:
             _, status, usage = os.wait4(child.pid, 0)
@@ -298,6 +383,7 @@ def run_steps(
         shutil.rmtree(data_dir, ignore_errors=True)
         shutil.rmtree(workdir / LOG_DIR, ignore_errors=True)
         (workdir / STATE_FILE).unlink()
+        (workdir / ATTEMPT_FILE).unlink(missing_ok=True)
     state = load_state(workdir)
     if state["params"] is None and data_dir.exists() and any(data_dir.iterdir()):
         raise StateMismatch(
@@ -311,29 +397,35 @@ def run_steps(
         )
     data_dir.mkdir(parents=True, exist_ok=True)
     finished: dict[str, StepFigures] = state["finished"]
+    stopped: dict[str, list[float]] = state["stopped"]
     # recorded before the first step, so that a run stopped during it can be resumed
-    save_state(workdir, params, finished)
+    save_state(workdir, params, finished, stopped)
     for step in steps:
+        earlier = stopped_note(stopped.get(step.name, []))
         if step.name in finished:
-            echo(f"{step.name}: recorded, {describe(step, finished[step.name])}")
+            echo(f"{step.name}: recorded, {describe(step, finished[step.name])}{earlier}")
             continue
         echo(f"{step.name}: running {shown(step.command)}")
         for name in step.fresh:
             shutil.rmtree(data_dir / name, ignore_errors=True)
+        attempt = Attempt(workdir, step.name)
         try:
-            figures = measure(step, data_dir, log_path(workdir, step), env)
-        except StepFailed as exc:
+            figures = measure(step, data_dir, log_path(workdir, step), env, attempt.beat)
+        except (StepFailed, KeyboardInterrupt) as exc:
+            stopped.setdefault(step.name, []).append(attempt.stopped())
+            save_state(workdir, params, finished, stopped)
+            if isinstance(exc, KeyboardInterrupt):
+                raise StepFailed(
+                    f"stopped during '{step.name}'; run the same command again to resume there"
+                ) from None
             raise StepFailed(
                 f"{exc}; log: {log_path(workdir, step)}. Run the same command again to resume "
                 f"at '{step.name}'"
             ) from None
-        except KeyboardInterrupt:
-            raise StepFailed(
-                f"stopped during '{step.name}'; run the same command again to resume there"
-            ) from None
+        attempt.finished()
         finished[step.name] = figures
-        save_state(workdir, params, finished)
-        echo(f"{step.name}: done, {describe(step, figures)}")
+        save_state(workdir, params, finished, stopped)
+        echo(f"{step.name}: done, {describe(step, figures)}{earlier}")
         if figures.output:
             echo(f"    {figures.output}")
     return finished

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bench.pipeline import PipelinePlan
-from bench.steps import STATE_FILE, StateMismatch, Step, StepFailed, run_steps
+from bench.steps import ATTEMPT_FILE, STATE_FILE, StateMismatch, Step, StepFailed, run_steps
 
 PARAMS = {"customers": 10, "seed": 1}
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,6 +64,8 @@ def test_a_failed_step_keeps_the_earlier_ones_and_the_rerun_resumes_at_it(tmp_pa
     assert list(state["finished"]) == ["first"]
     assert state["params"] == PARAMS
     assert _ran(data) == ["first", "second"]
+    assert list(state["stopped"]) == ["second"] and len(state["stopped"]["second"]) == 1
+    assert not (work / ATTEMPT_FILE).exists()
 
     (data / "fixed").touch()
     lines.clear()
@@ -73,6 +75,7 @@ def test_a_failed_step_keeps_the_earlier_ones_and_the_rerun_resumes_at_it(tmp_pa
     assert list(figures) == ["first", "second", "third"]
     assert lines[0].startswith("first: recorded, ")
     assert figures["third"].output == "third done"
+    assert "second: done, " in lines[2] and "; before it 1 stopped attempt, 0 min" in lines[2]
     state = json.loads((work / STATE_FILE).read_text())
     assert list(state["finished"]) == ["first", "second", "third"]
 
@@ -150,6 +153,44 @@ def test_a_stopped_runner_ends_the_running_step_and_records_nothing_of_it(tmp_pa
     with pytest.raises(ProcessLookupError):
         os.kill(step_pid, 0)  # the step's process is gone with the runner
     assert list(json.loads((work / STATE_FILE).read_text())["finished"]) == ["first"]
+
+
+def test_a_runner_killed_outright_counts_its_attempt_up_to_the_last_heartbeat(tmp_path):
+    work, data = tmp_path / "work", tmp_path / "work" / "data"
+    pid_file = tmp_path / "step.pid"
+    sleeper = (
+        f"open({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
+        "import time\n"
+        "if not os.path.exists('fixed'): time.sleep(120)"
+    )
+    steps = [_step(data, "first", ""), _step(data, "second", sleeper)]
+    runner = (
+        "from pathlib import Path\nimport bench.steps as steps_module\n"
+        "from bench.steps import Step, run_steps\n"
+        "steps_module.HEARTBEAT_S = 0.2\n"
+        f"run_steps({steps!r}, Path({str(work)!r}), {PARAMS!r}, Path({str(data)!r}))\n"
+    )
+    process = subprocess.Popen([sys.executable, "-c", runner], cwd=ROOT)
+    deadline = time.monotonic() + 60
+    while not pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    step_pid = int(pid_file.read_text())
+    time.sleep(1.5)
+    process.kill()  # no handler runs: only the heartbeat file tells how long it ran
+    process.wait(timeout=30)
+    os.kill(step_pid, signal.SIGKILL)  # the step runs in a session of its own
+    assert (work / ATTEMPT_FILE).exists()
+
+    (data / "fixed").touch()
+    lines: list[str] = []
+    _run(work, steps, lines)
+
+    state = json.loads((work / STATE_FILE).read_text())
+    assert list(state["finished"]) == ["first", "second"]
+    (seconds,) = state["stopped"]["second"]
+    assert 0.8 <= seconds <= 30
+    assert "; before it 1 stopped attempt" in lines[-1]
+    assert not (work / ATTEMPT_FILE).exists()
 
 
 def test_a_work_dir_of_another_run_or_of_unrecorded_data_is_refused(tmp_path):
