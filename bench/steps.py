@@ -172,7 +172,7 @@ class Attempt:
 
 
 def stopped_note(attempts: Sequence[float]) -> str:
-    """`; also 2 stopped attempts, 1 h 02 min` style note (empty without any)."""
+    """`; before it 2 stopped attempts, 62 min 05 s` (empty without any)."""
     if not attempts:
         return ""
     total = sum(attempts)
