@@ -23,6 +23,7 @@ the two helpers below read dbt's run results for it.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import sys
@@ -268,6 +269,9 @@ def _job_main(argv: list[str]) -> int:
     as_of, settings from the environment (CHURN_DATA_DIR)."""
     from flows import jobs
 
+    # the step's log shows each source and usage load as it lands: a 1M first load takes hours
+    logging.basicConfig(format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("ingestion").setLevel(logging.INFO)
     if len(argv) != 2 or argv[0] not in {"ingest", "build"}:
         print("usage: python -m bench.pipeline ingest|build YYYY-MM-DD", file=sys.stderr)
         return 2
