@@ -37,7 +37,14 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 
 from models_ml.errors import ModelError
-from models_ml.features import FeatureSchema, grouping_matrix, output_to_input
+from models_ml.features import (
+    FeatureSchema,
+    Prepared,
+    as_frame,
+    column_values,
+    grouping_matrix,
+    output_to_input,
+)
 
 # rows per chunk: large enough that per-call overheads vanish, small enough that the chunk's
 # working set (codes, leaves, sparse indicator, contributions) is a few tens of MB
@@ -45,6 +52,7 @@ CHUNK_ROWS = 65_536
 # rows whose leaf masks are ANDed together: the block's masks (rows x trees x 2 bytes) stay
 # in the CPU cache while every column's table row is applied
 BLOCK_ROWS = 4_096
+FEW_ROWS = 16  # rows attributed without the sparse product (see `_Forest.attribute`)
 
 
 @dataclass(frozen=True)
@@ -65,7 +73,7 @@ class Attribution:
         return 1.0 / (1.0 + np.exp(-self.margin))
 
 
-def attribute(model: Pipeline, X: pd.DataFrame, schema: FeatureSchema) -> Attribution:
+def attribute(model: Pipeline, X: Prepared, schema: FeatureSchema) -> Attribution:
     """Per-customer contributions of every input column to the calibrated log-odds."""
     parts = list(attribute_chunks(model, X, schema))
     if not parts:
@@ -77,7 +85,7 @@ def attribute(model: Pipeline, X: pd.DataFrame, schema: FeatureSchema) -> Attrib
 
 
 def attribute_chunks(
-    model: Pipeline, X: pd.DataFrame, schema: FeatureSchema, chunk_rows: int = CHUNK_ROWS
+    model: Pipeline, X: Prepared, schema: FeatureSchema, chunk_rows: int = CHUNK_ROWS
 ) -> Iterator[tuple[int, Attribution]]:
     """(first row, Attribution of rows [first, first + chunk_rows)) over X, in order; the
     model's tables are built once per model and kept with it."""
@@ -86,8 +94,11 @@ def attribute_chunks(
         prep = model.named_steps["prep"]
         group = grouping_matrix(output_to_input(prep, schema), len(schema.columns))
         bias, weights = float(clf.intercept_[0]), clf.coef_[0]
+        frame = as_frame(X)
         for start in range(0, len(X), chunk_rows):
-            Xt = np.asarray(model[:-1].transform(X.iloc[start : start + chunk_rows]), np.float64)
+            Xt = np.asarray(
+                model[:-1].transform(frame.iloc[start : start + chunk_rows]), np.float64
+            )
             yield start, Attribution(bias, (Xt * weights) @ group)
     elif isinstance(clf, HistGradientBoostingClassifier):
         forest = forest_of(model, schema)
@@ -99,7 +110,7 @@ def attribute_chunks(
         raise TypeError(f"no attribution for {type(clf).__name__}")
 
 
-def classifier_inputs(model: Pipeline, X: pd.DataFrame, schema: FeatureSchema) -> np.ndarray:
+def classifier_inputs(model: Pipeline, X: Prepared, schema: FeatureSchema) -> np.ndarray:
     """The float matrix the model's classifier sees (what `model[:-1].transform` gives),
     built straight from the prepared frame when the preprocessing is passthrough + one-hot:
     the ColumnTransformer's fixed cost per call is far larger than one row's work."""
@@ -107,11 +118,11 @@ def classifier_inputs(model: Pipeline, X: pd.DataFrame, schema: FeatureSchema) -
     forest = forest_of(model, schema) if isinstance(clf, HistGradientBoostingClassifier) else None
     plan = forest.binner.plan if forest is not None else None
     if plan is None:
-        return np.asarray(model[:-1].transform(X), dtype=np.float64)
+        return np.asarray(model[:-1].transform(as_frame(X)), dtype=np.float64)
     width = len(clf._bin_mapper.bin_thresholds_)
     out = np.zeros((len(X), width), dtype=np.float64)
     for kind, column, first, extra in plan:
-        values = X[column].to_numpy()
+        values = column_values(X, column)
         if kind == "num":
             out[:, first] = values
         else:
@@ -144,10 +155,10 @@ class _Binner:
         self.mapper = clf._bin_mapper
         self.plan = _bin_plan(prep, self.mapper)
 
-    def __call__(self, X: pd.DataFrame) -> np.ndarray:
+    def __call__(self, X: Prepared) -> np.ndarray:
         mapper = self.mapper
         if self.plan is None:
-            Xt = np.asarray(self.model[:-1].transform(X), dtype=np.float64)
+            Xt = np.asarray(self.model[:-1].transform(as_frame(X)), dtype=np.float64)
             return np.ascontiguousarray(mapper.transform(Xt))
         thresholds = mapper.bin_thresholds_
         missing = mapper.missing_values_bin_idx_
@@ -155,7 +166,7 @@ class _Binner:
             return np.empty((0, len(thresholds)), dtype=np.uint8)
         out = np.empty((len(X), len(thresholds)), dtype=np.uint8)
         for kind, column, first, extra in self.plan:
-            values = X[column].to_numpy()
+            values = column_values(X, column)
             if kind == "num":
                 x = values.astype(np.float64, copy=False)
                 binned = np.searchsorted(thresholds[first], x, side="left")
@@ -504,16 +515,20 @@ class _Forest:
             masks[~left, self.credits.slot[t]] &= keep
         return np.ascontiguousarray(masks).view(np.uint64)
 
-    def columns_of(self, X: pd.DataFrame) -> dict:
+    def columns_of(self, X: Prepared) -> dict:
         """The arrays the keys read (the binned matrix for the fallback)."""
         if self.binner.plan is None:
             return {"binned": self.binner(X)}
-        return {column: X[column].to_numpy() for column in self.columns}
+        return {column: column_values(X, column) for column in self.columns}
 
     def attribute(self, columns: dict, start: int, stop: int) -> Attribution:
         """Attribution of rows [start, stop) of `columns`."""
         rows = self.rows(columns, start, stop)
         n_rows, n_groups = rows.shape
+        if n_rows <= FEW_ROWS:
+            # a few rows (an API payload): the same sums in the same order as the product
+            # below (bit for bit), without building a sparse matrix, its larger fixed cost
+            return Attribution(self.bias, self.credits.table[rows].sum(axis=1))
         indicator = sp.csr_matrix(
             (
                 np.ones(rows.size, dtype=np.float64),

@@ -8,16 +8,18 @@ readable. Rendering is vectorised: only distinct (feature, shown value) pairs ar
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
-from models_ml.features import MISSING, FeatureSchema
+from models_ml.features import MISSING, FeatureSchema, Prepared, column_values
 
 TOP_DRIVERS = 3
 MIN_CONTRIBUTION = 1e-6  # log-odds; below this a feature does not "push" risk
+FEW_VALUES = 8  # phrases of this many values or fewer are formatted one by one
 
 
 @dataclass(frozen=True)
@@ -95,8 +97,10 @@ def humanise(name: str) -> str:
     return f"{label} (last {match.group(1)} days)" if match else label
 
 
+@functools.lru_cache(maxsize=4096)
 def phrase_for(name: str, kind: str) -> Phrase:
-    """The template of a feature, or a generic one built from its name and kind."""
+    """The template of a feature, or a generic one built from its name and kind (kept: an
+    API request asks for the same few on every call)."""
     label = humanise(name)
     phrase = PHRASES.get(name) or _generic(label, name, kind)
     return phrase if phrase.missing else replace(phrase, missing=f"{label}: unknown")
@@ -127,6 +131,9 @@ def render_codes(phrase: Phrase, values: np.ndarray) -> tuple[list[str], np.ndar
         keys = np.asarray(values, dtype=object)
     else:
         keys = _shown(phrase, np.asarray(values, dtype=np.float64))
+    if len(keys) <= FEW_VALUES:
+        # a few values (an API payload): each formatted, cheaper than building a hash table
+        return [_one(phrase, key) for key in keys], np.arange(len(keys))
     # hashing (factorize) rather than sorting (np.unique): NaN is kept as a key of its own
     inverse, unique = pd.factorize(keys, use_na_sentinel=False)
     return [_one(phrase, key) for key in unique], inverse.reshape(-1)
@@ -204,7 +211,7 @@ def top_contributions(contributions: np.ndarray, k: int = TOP_DRIVERS) -> TopCon
 
 def top_drivers(
     contributions: np.ndarray | TopContributions,
-    raw: pd.DataFrame,
+    raw: Prepared,
     schema: FeatureSchema,
     k: int = TOP_DRIVERS,
 ) -> list[np.ndarray]:
@@ -234,7 +241,7 @@ def top_drivers(
         at = cells[bounds[j] : bounds[j + 1]]
         name = schema.columns[j]
         phrase = phrase_for(name, schema.kinds[j])
-        phrases, inverse = render_codes(phrase, raw[name].to_numpy()[at // k])
+        phrases, inverse = render_codes(phrase, column_values(raw, name)[at // k])
         text_of[at] = inverse + len(texts)
         texts += phrases
     table = np.array(texts, dtype=object)

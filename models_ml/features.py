@@ -138,6 +138,39 @@ def prepare_inputs(df: pd.DataFrame, schema: FeatureSchema) -> pd.DataFrame:
     return pd.DataFrame(out, index=df.index)
 
 
+@dataclass(frozen=True)
+class PreparedColumns:
+    """Prepared inputs (what `prepare_inputs` makes) as one array per input column.
+
+    For a row or two (an API payload) a DataFrame's fixed costs, building it and taking each
+    column out again, were most of the scoring; the attribution and the drivers only read
+    columns, and the rare reader that needs a frame builds one (`as_frame`).
+    """
+
+    arrays: dict[str, np.ndarray]
+    rows: int
+
+    def __len__(self) -> int:
+        return self.rows
+
+
+Prepared = pd.DataFrame | PreparedColumns
+
+
+def column_values(X: Prepared, name: str) -> np.ndarray:
+    """One prepared input column as an array."""
+    if isinstance(X, PreparedColumns):
+        return X.arrays[name]
+    return X[name].to_numpy()
+
+
+def as_frame(X: Prepared) -> pd.DataFrame:
+    """The prepared inputs as the frame `prepare_inputs` returns."""
+    if isinstance(X, PreparedColumns):
+        return pd.DataFrame(X.arrays, index=pd.RangeIndex(X.rows), copy=False)
+    return X
+
+
 def build_preprocessor(schema: FeatureSchema, for_linear: bool) -> ColumnTransformer:
     """Numbers and flags pass (imputed by median for the linear model), text is one-hot.
 

@@ -25,10 +25,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from models_ml.config import MLConfig
-from models_ml.features import MISSING, FeatureSchema
+from models_ml.features import MISSING, FeatureSchema, PreparedColumns
 from models_ml.scoring.local import score_prepared, tiers_by_threshold
 from serving.errors import InvalidRequest, field_error
 from serving.schemas import FieldError
@@ -91,8 +90,8 @@ class PayloadScores:
     drivers: list[list[str]]
 
 
-def payload_inputs(payloads: list[dict[str, Any]], schema: FeatureSchema) -> pd.DataFrame:
-    """The prepared input frame (as `prepare_inputs` makes it) of checked payloads."""
+def payload_inputs(payloads: list[dict[str, Any]], schema: FeatureSchema) -> PreparedColumns:
+    """The prepared inputs (as `prepare_inputs` makes them) of checked payloads."""
     data: dict[str, np.ndarray] = {}
     for name, kind in zip(schema.columns, schema.kinds, strict=True):
         values = [p[name] for p in payloads]
@@ -101,7 +100,7 @@ def payload_inputs(payloads: list[dict[str, Any]], schema: FeatureSchema) -> pd.
         else:  # numbers and flags: float64 first, then float32, as prepare_inputs rounds
             numbers = np.array([np.nan if v is None else float(v) for v in values])
             data[name] = numbers.astype(np.float32)
-    return pd.DataFrame(data, copy=False)
+    return PreparedColumns(data, len(payloads))
 
 
 def score_payloads(

@@ -22,7 +22,7 @@ from models_ml.attribution import attribute_chunks, classifier_inputs
 from models_ml.config import MLConfig, Tiers
 from models_ml.drivers import TOP_DRIVERS, TopContributions, top_contributions, top_drivers
 from models_ml.errors import ModelError
-from models_ml.features import check_columns, prepare_inputs
+from models_ml.features import Prepared, as_frame, check_columns, prepare_inputs
 from models_ml.registry import LoadedModel
 from models_ml.scoring.columns import PREDICTION_NAMES
 from warehouse.interface import WarehouseError, check_name
@@ -138,7 +138,7 @@ def score_frame(
     return pd.DataFrame(index=pd.RangeIndex(n), data={c: columns[c] for c in PREDICTION_NAMES})
 
 
-def attributed_tops(model, X: pd.DataFrame, schema) -> tuple[np.ndarray, list[TopContributions]]:  # noqa: ANN001
+def attributed_tops(model, X: Prepared, schema) -> tuple[np.ndarray, list[TopContributions]]:  # noqa: ANN001
     """(probability, each chunk's top contributions) of prepared inputs, in one pass of the
     attribution: probability = sigmoid(bias + sum of the contributions), exact by construction;
     chunks keep only each row's top contributions. Local and BigQuery drivers share it."""
@@ -151,7 +151,7 @@ def attributed_tops(model, X: pd.DataFrame, schema) -> tuple[np.ndarray, list[To
 
 
 def score_prepared(
-    X: pd.DataFrame, loaded: LoadedModel, cfg: MLConfig, check_parity: bool = True
+    X: Prepared, loaded: LoadedModel, cfg: MLConfig, check_parity: bool = True
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """(churn probability, three driver arrays) of prepared inputs (`prepare_inputs`), rows
     already checked: one pass of the attribution, checked against the model's own
@@ -161,7 +161,7 @@ def score_prepared(
     probability, tops = attributed_tops(loaded.model, X, loaded.schema)
     check = min(n, cfg.parity_check_rows) if check_parity else 0
     if check:
-        expected = _model_probability(loaded, X.iloc[:check] if check < n else X)
+        expected = _model_probability(loaded, as_frame(X).iloc[:check] if check < n else X)
         gap = float(np.max(np.abs(expected - probability[:check])))
         if gap > PARITY_TOLERANCE:
             raise ModelError(
@@ -174,7 +174,7 @@ def score_prepared(
     return probability, top_drivers(TopContributions.concat(tops), X, loaded.schema)
 
 
-def _model_probability(loaded: LoadedModel, X: pd.DataFrame) -> np.ndarray:
+def _model_probability(loaded: LoadedModel, X: Prepared) -> np.ndarray:
     """The model's own probability, computed apart from the attribution."""
     if len(X) <= SMALL_PARITY_ROWS:
         # a few rows (an API payload): the classifier on its input matrix built without the
@@ -184,7 +184,7 @@ def _model_probability(loaded: LoadedModel, X: pd.DataFrame) -> np.ndarray:
         return loaded.model[-1].predict_proba(inputs)[:, 1]
     # a sample: one OpenMP thread avoids paying parallel start-up on 2,000 rows
     with threadpool_limits(limits=1, user_api="openmp"):
-        return loaded.model.predict_proba(X)[:, 1]
+        return loaded.model.predict_proba(as_frame(X))[:, 1]
 
 
 def features_table(warehouse, cfg: MLConfig) -> str:

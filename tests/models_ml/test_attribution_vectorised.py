@@ -20,7 +20,13 @@ from models_ml.attribution import attribute, attribute_chunks, classifier_inputs
 from models_ml.candidates import fit_hgb
 from models_ml.dataset import check_training_set, split_out_of_time
 from models_ml.drivers import TOP_DRIVERS, top_contributions, top_drivers
-from models_ml.features import FeatureSchema, infer_schema, output_to_input, prepare_inputs
+from models_ml.features import (
+    FeatureSchema,
+    PreparedColumns,
+    infer_schema,
+    output_to_input,
+    prepare_inputs,
+)
 from models_ml.scoring.local import assign_tiers
 from models_ml.threads import compute_limits
 from tests.models_ml.fixtures import TRAIN_AS_OF, small_config, training_frame
@@ -151,6 +157,23 @@ def test_one_row_at_a_time_gives_the_batch_numbers(data, hgb):
         np.testing.assert_array_equal(one[0], whole[row])
     chunked = np.concatenate([a.contributions for _, a in attribute_chunks(hgb, X, schema, 7)])
     np.testing.assert_array_equal(chunked, whole)
+
+
+def test_a_payloads_arrays_score_as_the_frame_does(data, hgb):
+    """A few rows as arrays (the API's payloads, no DataFrame) give the frame's numbers, and
+    their phrases (formatted one by one) are those of the whole holdout's (hashed once)."""
+    _, schema, _, holdout = data
+    X = prepare_inputs(holdout, schema)
+    whole = attribute(hgb, X, schema).contributions
+    few = X.iloc[:5]
+    columns = PreparedColumns({c: few[c].to_numpy() for c in schema.columns}, len(few))
+    got = attribute(hgb, columns, schema).contributions
+    np.testing.assert_array_equal(got, whole[:5])
+    expected = [list(d[:5]) for d in top_drivers(whole, X, schema)]
+    assert [list(d) for d in top_drivers(got, columns, schema)] == expected
+    np.testing.assert_array_equal(
+        classifier_inputs(hgb, columns, schema), classifier_inputs(hgb, few, schema)
+    )
 
 
 def test_classifier_inputs_are_the_column_transformers_output(data, hgb):
