@@ -54,6 +54,10 @@ def transform_job(  # noqa: ANN201
     settings = settings or get_settings()
     with job("marts" if marts else "transform", settings) as metrics:
         args = ["build", "--select", select] if marts else ["build", "--exclude", MARTS]
+        if not marts:
+            from flows.staging import stage_in_steps
+
+            stage_in_steps(settings)
         summary = run_dbt(args, settings)
         if not marts:
             from flows.data_quality import flagged_counts

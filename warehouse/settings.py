@@ -98,6 +98,10 @@ class Settings(BaseSettings):
     # one load (dlt package) of usage files takes at most this many bytes of files (at least
     # one file): a first load of years lands and survives a stop in pieces
     ingestion_usage_bytes_per_load: int = 1_000_000_000
+    # a build on DuckDB first stages the raw events this many loads a run while more wait
+    # (flows/staging.py): years of events staged at once spilled more than the disk held;
+    # 0 stages them all in the build
+    staging_loads_per_run: int = 2
 
     # time guards on source rows: a dated row belongs in [source_data_start, its load time +
     # source_clock_skew_hours]; a row outside lands in raw, is flagged in staging and never

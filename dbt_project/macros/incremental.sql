@@ -263,3 +263,38 @@ targets as (
 
 )
 {%- endmacro %}
+
+
+{#- The `where` clause of the raw rows an event staging model takes: those loaded since its
+    last run (all of them on a full build); with var `staging_loads_per_run`, only the first
+    that many loads of those, so that a first build of years of events stages them a few loads
+    at a time (flows/staging.py): de-duplicating and sorting 468M usage events at once spilled
+    more temporary data than the disk held. -#}
+{% macro loads_to_stage(relation, incremental) -%}
+    {%- set since = last_loaded_at() if incremental else none -%}
+    {%- set conditions = [] -%}
+    {%- if incremental -%}
+        {%- do conditions.append('_loaded_at > ' ~ since) -%}
+    {%- endif -%}
+    {%- set loads = var('staging_loads_per_run', none) -%}
+    {%- if loads is not none -%}
+        {%- set pending -%}
+        _loaded_at <= (
+            select max(pending._loaded_at)
+            from (
+                select distinct waiting._loaded_at
+                from {{ relation }} as waiting
+                {%- if incremental %}
+                where waiting._loaded_at > {{ since }}
+                {%- endif %}
+                order by waiting._loaded_at
+                limit {{ loads | int }}
+            ) as pending
+        )
+        {%- endset -%}
+        {%- do conditions.append(pending) -%}
+    {%- endif -%}
+    {%- if conditions %}
+    where {{ conditions | join('\n        and ') }}
+    {%- endif %}
+{%- endmacro %}

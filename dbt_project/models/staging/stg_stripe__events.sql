@@ -8,9 +8,7 @@ with
 source as (
 
     select * from {{ source('stripe', 'stripe_events') }}
-    {% if incremental %}
-        where _loaded_at > {{ last_loaded_at() }}
-    {% endif %}
+    {{ loads_to_stage(source('stripe', 'stripe_events'), incremental) }}
 
 ),
 

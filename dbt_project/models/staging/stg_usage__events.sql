@@ -1,5 +1,6 @@
--- incremental: each run types and deduplicates only the rows loaded since the last run; an
--- event_id already in the table is never inserted again (first delivery wins)
+-- incremental: each run types and deduplicates only the rows loaded since the last run (a
+-- first build of years may take them a few loads a run: flows/staging.py); an event_id
+-- already in the table is never inserted again (first delivery wins)
 {{ config(materialized='incremental', on_schema_change='append_new_columns') }}
 {%- set incremental = incremental_branch() %}
 
@@ -8,9 +9,7 @@ with
 source as (
 
     select * from {{ source('usage', 'usage_events') }}
-    {% if incremental %}
-        where _loaded_at > {{ last_loaded_at() }}
-    {% endif %}
+    {{ loads_to_stage(source('usage', 'usage_events'), incremental) }}
 
 ),
 
