@@ -32,6 +32,8 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 # Found by mapping every digit to "0" and anything else to " " (~20x faster than a regex).
 _DIGITS_AS_ZERO = bytes(0x30 if 0x30 <= i <= 0x39 else 0x20 for i in range(256))
 _LONG_DIGIT_RUN = b"0" * 19
+# resource state key: {page file: [size, mtime_ns]} of the pages read by earlier runs
+PAGE_MARKS = "page_files"
 
 
 @dataclass(frozen=True)
@@ -120,10 +122,37 @@ def read_page(path: Path, root: Path, key: str) -> Page:
     return Page(name, page.records, bad_utf8=bad_utf8, odd_unicode=odd)
 
 
-def disk_pages(source: str, root: Path, entity: str, key: str, hint: str) -> Iterator[Page]:
-    """Each page file of `root/entity` in file-name order."""
+def disk_pages(
+    source: str,
+    root: Path,
+    entity: str,
+    key: str,
+    hint: str,
+    state: dict[str, Any] | None = None,
+) -> Iterator[Page]:
+    """Each page file of `root/entity` in file-name order.
+
+    With `state` (the resource's dlt state, saved with the load) a page file read by an
+    earlier run and unchanged since (same size and mtime) is not read again: its records
+    are behind the cursor, and a release rewrites only its last page and adds new ones, so
+    a week's run reads the new pages instead of years of them (at a million customers,
+    233k Stripe pages). A page that could not be read is read again every run.
+    """
+    marks: dict[str, list[int]] = state.get(PAGE_MARKS, {}) if state is not None else {}
+    kept: dict[str, list[int]] = {}
     for path in page_files(source, root / entity, hint):
+        name = path.relative_to(root).as_posix()
         try:
-            yield read_page(path, root, key)
+            stat = path.stat()
+            mark = [stat.st_size, stat.st_mtime_ns]
+            if marks.get(name) == mark:
+                kept[name] = mark
+                continue
+            page = read_page(path, root, key)
         except OSError as exc:
             raise IngestionError(source, f"cannot read page {path}: {exc}") from exc
+        yield page
+        if page.error is None:
+            kept[name] = mark
+    if state is not None:
+        state[PAGE_MARKS] = kept

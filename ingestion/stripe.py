@@ -86,10 +86,10 @@ def last_id(page: Page) -> str:
     raise IngestionError(SOURCE, f"{page.name}: no event with an id to page on from")
 
 
-def event_pages_disk(settings: Settings) -> Iterator[Page]:
-    """The pages a release wrote (oldest first)."""
+def event_pages_disk(settings: Settings, state: dict[str, Any]) -> Iterator[Page]:
+    """The pages a release wrote (oldest first) that no earlier run read as they are."""
     hint = f"{RELEASE_HINT}, or set CHURN_STRIPE_BASE_URL"
-    return disk_pages(SOURCE, settings.stripe_pages_path, "events", "data", hint)
+    return disk_pages(SOURCE, settings.stripe_pages_path, "events", "data", hint, state)
 
 
 @dlt.source(name="stripe", max_table_nesting=0)
@@ -114,7 +114,7 @@ def stripe_source(settings: Settings, arrow: bool | None = None) -> Any:
         if settings.stripe_base_url:
             pages = event_pages_api(settings, int(cursor.start or 0))
         else:
-            pages = event_pages_disk(settings)
+            pages = event_pages_disk(settings, state)
         yield from land(EVENTS, pages, cursor, arrow)
 
     return with_quarantine(events(), SOURCE).add_map(add_metadata)

@@ -133,8 +133,10 @@ def organization_pages_api(settings: Settings) -> Iterator[Page]:
 
 
 def _disk_pages(settings: Settings, entity: str) -> Iterator[Page]:
+    """The pages a release wrote that no earlier run read as they are."""
     hint = f"{RELEASE_HINT}, or set CHURN_ZENDESK_BASE_URL"
-    return disk_pages(SOURCE, settings.zendesk_pages_path, entity, entity, hint)
+    state = dlt.current.resource_state()
+    return disk_pages(SOURCE, settings.zendesk_pages_path, entity, entity, hint, state)
 
 
 def export_start_time(cursor: Cursor) -> int:

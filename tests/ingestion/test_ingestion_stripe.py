@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -233,4 +234,36 @@ def test_api_failed_load_is_re_extracted_next_run(tmp_path: Path, fake_api: Fake
     run(["stripe"], settings)
     calls = [q for p, q in fake_api.api.requests if p == "/v1/events"]
     assert calls[0]["created[gte]"] == [str(EVENTS[1]["created"])]
+    assert count(settings, "raw.stripe_events") == 5
+
+
+def test_disk_pages_read_by_a_run_are_not_read_again_until_they_change(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "data")
+    root = settings.stripe_pages_path
+    write_stripe_pages(root, EVENTS[:4])  # pages 1 and 2
+    assert run(["stripe"], settings).rows == {"stripe_events": 4}
+
+    # page 1 now holds bytes that are not JSON, with its size and mtime kept: not read again
+    page_1 = root / "events" / "page-00001.json"
+    stat = page_1.stat()
+    page_1.write_bytes(b"x" * stat.st_size)
+    os.utime(page_1, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    page_3 = {"object": "list", "url": "/v1/events", "has_more": False, "data": EVENTS[4:]}
+    (root / "events" / "page-00003.json").write_text(json.dumps(page_3))
+    second = run(["stripe"], settings)
+    assert second.rows.get("stripe_events") == 1
+    assert count(settings, "raw.stripe_events") == 5
+    tables = "select table_name from information_schema.tables where table_schema = 'raw'"
+    assert "stripe_quarantine" not in {name for (name,) in query(settings, tables)}
+
+    # changed (a new mtime): read again, and its bytes go to quarantine as a page
+    os.utime(page_1, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    run(["stripe"], settings)
+    reasons = query(settings, "select page, reason from raw.stripe_quarantine")
+    assert [(page, reason.split(":")[0]) for page, reason in reasons] == [
+        ("events/page-00001.json", "page is not valid JSON")
+    ]
+    # an unreadable page is read again next run (still in quarantine once: same bytes)
+    run(["stripe"], settings)
+    assert count(settings, "raw.stripe_quarantine") == 1
     assert count(settings, "raw.stripe_events") == 5
