@@ -116,7 +116,8 @@ def read_page(path: Path, root: Path, key: str) -> Page:
     except json.JSONDecodeError as exc:
         return Page(name, error=f"page is not valid JSON: {exc}", text=text)
     page = records_of(name, body, key)
-    odd = bad_utf8 or _SURROGATE_ESCAPE.search(text) is not None
+    # only a page with a \u escape can hold a lone surrogate (a byte search, then the regex)
+    odd = bad_utf8 or (b"\\u" in data and _SURROGATE_ESCAPE.search(text) is not None)
     if page.error:
         return Page(name, error=page.error, text=text)
     return Page(name, page.records, bad_utf8=bad_utf8, odd_unicode=odd)

@@ -10,7 +10,10 @@ did write are skipped by the insert-only keys when they come again.
 
 from __future__ import annotations
 
+import gc
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import dlt
@@ -146,6 +149,25 @@ def run_pipeline(source: str, pipeline: dlt.Pipeline, data: Any, tables: list[st
     """Finish leftovers, then extract and load `data`; any failure leaves nothing pending."""
     try:
         finish_pending(source, pipeline)
-        pipeline.run(data)
+        with paused_cycle_collection():
+            pipeline.run(data)
     except Exception as exc:
         raise load_failure(source, pipeline, exc, tables) from exc
+
+
+@contextmanager
+def paused_cycle_collection() -> Iterator[None]:
+    """Python's cycle collector off for one extract-load, on again (as it was) after it.
+
+    API pages are parsed into thousands of dicts a page (they hold no cycles), and the
+    collections they set off walked them again and again while they waited in a batch:
+    extracting 20k customers' Stripe events took 9.5-11 CPU seconds with it, 6.6-7.0
+    without. The cycles a run leaves are collected when it is on again.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

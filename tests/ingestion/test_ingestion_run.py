@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 
 import dlt
@@ -13,6 +14,7 @@ from ingestion import IngestionError, LoadSummary, run
 from ingestion.__main__ import main
 from ingestion.common import INSERT_ONLY, col
 from ingestion.destination import pipeline
+from ingestion.recovery import run_pipeline
 from ingestion.zendesk import zendesk_source
 from warehouse.settings import Settings
 
@@ -137,3 +139,31 @@ def test_a_pending_package_that_cannot_load_is_dropped_with_a_warning(
     assert "dropped it" in warning
     assert not pipeline(settings, "zendesk").has_pending_data
     run(["zendesk"], settings)  # and it stays unwedged
+
+
+def test_a_run_leaves_the_cycle_collector_as_it_found_it(settings: Settings) -> None:
+    """Paused while pages are extracted (ingestion/recovery.py), on again after a run,
+    a failed one too."""
+    seen: list[bool] = []
+
+    @dlt.resource(name="probe")
+    def probe():
+        seen.append(gc.isenabled())
+        yield {"a": 1}
+
+    run_pipeline("probe", pipeline(settings, "probe"), probe(), ["probe"])
+    assert seen == [False] and gc.isenabled()
+    release_one_of_each(settings)
+    run(["stripe"], settings)
+    assert gc.isenabled()
+    (settings.stripe_pages_path / "events").rename(settings.stripe_pages_path / "gone")
+    settings.stripe_pages_path.joinpath("events").write_text("not a directory")
+    with pytest.raises(IngestionError):
+        run(["stripe"], settings)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        run(["zendesk"], settings)
+        assert not gc.isenabled()  # left off, as the caller had it
+    finally:
+        gc.enable()
