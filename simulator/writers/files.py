@@ -13,16 +13,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 
-GZIP_LEVEL = 6
+GZIP_LEVEL = 3
 WRITERS = 2
 PENDING_BYTES = 512 * 1024 * 1024  # text waiting for a writer; beyond it, `submit` waits
 
 
-def write_whole(target: Path, text: str) -> None:
-    """Write `text` to `target` through a temporary file and a rename; gzipped (level 6)
-    when the name ends in `.gz`."""
+def write_whole(target: Path, text: str | bytes) -> None:
+    """Write `text` (bytes: already UTF-8) to `target` through a temporary file and a
+    rename; gzipped (level `GZIP_LEVEL`) when the name ends in `.gz`."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    data = text.encode("utf-8")
+    data = text if isinstance(text, bytes) else text.encode("utf-8")
     tmp = target.with_name(target.name + ".tmp")
     if target.suffix == ".gz":
         data = gzip.compress(data, compresslevel=GZIP_LEVEL)
@@ -43,7 +43,7 @@ class FileWriter:
         self._pending_bytes = 0
         self._limit = pending_bytes
 
-    def submit(self, target: Path, text: str) -> None:
+    def submit(self, target: Path, text: str | bytes) -> None:
         """Queue one file; waits for the oldest ones while too much text is queued."""
         self._pending.append((self._pool.submit(write_whole, target, text), len(text)))
         self._pending_bytes += len(text)

@@ -42,7 +42,7 @@ def write_pages(
     """Write the records of `source` (columns seq, <time_col>, json) with time < cutoff.
 
     `render(page_no, items, is_last, total)` returns a page's text; `rewrite_all` is for pages
-    that show the total (every page changes); `compress` gzips each page (level 6), and
+    that show the total (every page changes); `compress` gzips each page (`files.GZIP_LEVEL`), and
     pages of the other form are removed first. Returns the page count.
     """
     folder.mkdir(parents=True, exist_ok=True)

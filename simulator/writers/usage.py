@@ -6,7 +6,7 @@ A query holds its lines in memory twice (Arrow, then Python strings), so days ar
 to a row budget, not a fixed count: 28 days of a million customers (~18M events) took more
 than 20 GB.
 Non-JSON lines (dirt) are half of a JSON object, as a cut-off delivery would leave them.
-With `compress` a day is `events.jsonl.gz` instead (gzip level 6), written whole once.
+With `compress` a day is `events.jsonl.gz` instead (gzip, `files.GZIP_LEVEL`), written whole once.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from simulator import formats
@@ -50,14 +52,24 @@ def write(paths: SimPaths, as_of: date, folder: Path, compress: bool = False) ->
     with FileWriter() as writer:
         for batch in _batches(todo):
             t = con.sql(formats.usage_lines_query([p.as_posix() for p in batch])).to_arrow_table()
-            dts = t.column("dt").to_numpy(zero_copy_only=False).astype(str)
-            lines = t.column("line").to_pylist()
+            days = t.column("dt").cast(pa.date32()).to_numpy()
+            lines = t.column("line").cast(pa.large_string()).combine_chunks()
             for src in batch:
-                lo = np.searchsorted(dts, src.stem, side="left")
-                hi = np.searchsorted(dts, src.stem, side="right")
-                text = "".join(line + "\n" for line in lines[lo:hi])
-                writer.submit(folder / f"dt={src.stem}" / name, text)
+                day = np.datetime64(src.stem, "D")
+                lo = int(np.searchsorted(days, day, side="left"))
+                hi = int(np.searchsorted(days, day, side="right"))
+                writer.submit(folder / f"dt={src.stem}" / name, joined_lines(lines[lo:hi]))
     return len(todo)
+
+
+def joined_lines(lines: pa.Array) -> bytes:
+    """The lines, each ending in a newline, as UTF-8: joined by Arrow, where a Python list
+    of the lines and a join of them were a quarter of a release's CPU time."""
+    if len(lines) == 0:
+        return b""
+    one_list = pa.LargeListArray.from_arrays(pa.array([0, len(lines)], pa.int64()), lines)
+    joined = pc.binary_join(one_list, pa.scalar("\n", pa.large_string()))
+    return joined.cast(pa.large_binary())[0].as_py() + b"\n"
 
 
 def _batches(days: list[Path]) -> list[list[Path]]:
