@@ -242,6 +242,8 @@ def test_disk_pages_read_by_a_run_are_not_read_again_until_they_change(tmp_path:
     root = settings.stripe_pages_path
     write_stripe_pages(root, EVENTS[:4])  # pages 1 and 2
     assert run(["stripe"], settings).rows == {"stripe_events": 4}
+    # the merge's staging copy is emptied once the load is in (no second copy on disk)
+    assert count(settings, "raw_staging.stripe_events") == 0
 
     # page 1 now holds bytes that are not JSON, with its size and mtime kept: not read again
     page_1 = root / "events" / "page-00001.json"
