@@ -2,9 +2,9 @@
 
 DuckDB builds the JSON lines of many days in one vectorised query (per-day COPY statements
 cost more in overhead than in writing); Python only splits them by day and writes the files.
-A query holds its lines in memory twice (Arrow, then Python strings), so days are grouped up
-to a row budget, not a fixed count: 28 days of a million customers (~18M events) took more
-than 20 GB.
+A query holds its lines in memory twice (Arrow, then each day's joined bytes), so days are
+grouped up to a row budget, not a fixed count: 28 days of a million customers (~18M events)
+took more than 20 GB when the lines were Python strings.
 Non-JSON lines (dirt) are half of a JSON object, as a cut-off delivery would leave them.
 With `compress` a day is `events.jsonl.gz` instead (gzip, `files.GZIP_LEVEL`), written whole once.
 """
