@@ -98,6 +98,16 @@ def run_dbt(
     return DbtRun(result, messages)
 
 
+def read_results(warehouse: Path, queries: dict[str, str]) -> dict[str, list[tuple]]:
+    """Each query's rows, by the query's name, from the DuckDB file `warehouse` opened
+    read-only (a test compares them between builds)."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return {name: con.execute(sql).fetchall() for name, sql in queries.items()}
+    finally:
+        con.close()
+
+
 def copy_project(dst: Path) -> Path:
     """A copy of the dbt project (dbt_project.yml, dbt_project/, profiles/) a test may edit."""
     dst.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ import shutil
 from datetime import date
 
 import duckdb
-from dbt_helpers import run_dbt
+from dbt_helpers import read_results, run_dbt
 from raw_fixture import write_raw_fixture
 
 CUT = "2024-12-02"  # the first build sees events before this Monday (and not the late ones)
@@ -125,18 +125,15 @@ def _land_next_load(path) -> None:
 
 
 def _snapshot(path) -> dict[str, list[tuple]]:
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        return {
-            table: con.execute(
-                f"select {columns} from {table}"
-                + (" group by all" if "min(" in columns else "")
-                + " order by all"
-            ).fetchall()
+    return read_results(
+        path,
+        {
+            table: f"select {columns} from {table}"
+            + (" group by all" if "min(" in columns else "")
+            + " order by all"
             for table, columns in COMPARED.items()
-        }
-    finally:
-        con.close()
+        },
+    )
 
 
 def _spine_stamps(path, customer: str) -> list[tuple]:

@@ -7,7 +7,7 @@ import shutil
 
 import duckdb
 import pytest
-from dbt_helpers import run_dbt
+from dbt_helpers import read_results, run_dbt
 from raw_fixture import write_raw_fixture
 
 from flows.staging import EVENT_MODELS, pending_loads, stage_in_steps
@@ -62,11 +62,7 @@ def _split_into_loads(path, resent_alone_after: int = LOADS) -> None:
 
 
 def _rows(path) -> dict[str, list[tuple]]:
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        return {t: con.execute(f"select * from {t} order by all").fetchall() for t in COMPARED}
-    finally:
-        con.close()
+    return read_results(path, {t: f"select * from {t} order by all" for t in COMPARED})
 
 
 @pytest.mark.parametrize(
