@@ -3,9 +3,9 @@
 A first build de-duplicates and sorts every raw usage event in one query: at a million
 customers (468M events in 15 loads) DuckDB spilled more temporary data than the disk held and
 the build failed. When more than `staging_loads_per_run` loads wait for an event staging
-model, it is run alone, that many loads a run (dbt var `staging_loads_per_run`, read by the
-`loads_to_stage` macro), until no more than that wait; the build then stages the rest as
-usual. Each run is the model's own incremental run over fewer rows, so the staged rows are
+model, it is run with the aggregates that read only its new rows, that many loads a run (dbt
+var `staging_loads_per_run`, read by the `loads_to_stage` macro), until no more than that
+wait; the build then stages the rest as usual. Each run is the model's own incremental run over fewer rows, so the staged rows are
 those one run would stage (first delivery of an event id wins). BigQuery has no such limit:
 there the build stages everything at once.
 """
@@ -24,6 +24,10 @@ EVENT_MODELS = {
     "stg_usage__events": "raw.usage_events",
     "stg_stripe__events": "raw.stripe_events",
 }
+# incremental models that read only the rows a staging model staged since their last run: each
+# run takes them along, so that no later query groups years of events at once (at 1M customers
+# the usage aggregates would group 460M events in one query)
+TAKEN_ALONG = {"stg_usage__events": ("int_usage_daily", "int_usage_member_weeks")}
 
 
 def pending_loads(settings: Settings, model: str, raw_table: str) -> int:
@@ -52,7 +56,8 @@ def stage_in_steps(settings: Settings) -> int:
         waiting = pending_loads(settings, model, raw_table)
         while waiting > per_run:
             log.info("staging %s: %d loads wait, staging %d of them", model, waiting, per_run)
-            run_dbt(["run", "--select", model], settings, {"staging_loads_per_run": per_run})
+            selected = [model, *TAKEN_ALONG.get(model, ())]
+            run_dbt(["run", "--select", *selected], settings, {"staging_loads_per_run": per_run})
             runs += 1
             before, waiting = waiting, pending_loads(settings, model, raw_table)
             if waiting >= before:
