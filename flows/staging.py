@@ -5,9 +5,9 @@ customers (468M events in 15 loads) DuckDB spilled more temporary data than the 
 the build failed. When more than `staging_loads_per_run` loads wait for an event staging
 model, it is run with the aggregates that read only its new rows, that many loads a run (dbt
 var `staging_loads_per_run`, read by the `loads_to_stage` macro), until no more than that
-wait; the build then stages the rest as usual. Each run is the model's own incremental run over fewer rows, so the staged rows are
-those one run would stage (first delivery of an event id wins). BigQuery has no such limit:
-there the build stages everything at once.
+wait; the build then stages the rest as usual. Each run is the model's own incremental run
+over fewer rows, so the staged rows are those one run would stage (first delivery of an event
+id wins). BigQuery has no such limit: there the build stages everything at once.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 -- incremental: each run types and deduplicates only the rows loaded since the last run (a
--- first build of years may take them a few loads a run: flows/staging.py); an event_id
--- already in the table is never inserted again (first delivery wins)
+-- first build of years may take them a few loads a run: flows/staging.py); an event_id that
+-- an earlier load delivered is never inserted again (first delivery wins)
 {{ config(materialized='incremental', on_schema_change='append_new_columns') }}
 {%- set incremental = incremental_branch() %}
 
@@ -53,29 +53,17 @@ deduplicated as (
 
 ),
 
-already_staged as (
+already_delivered as (
 
-    -- ids of this load that an earlier run staged (none on a full build). A re-delivery
-    -- repeats its event, occurred_at included, so the match is on the id and the day: the
-    -- warehouse then reads only the staged row groups of the load's days (min/max of the
-    -- join keys) instead of every staged id. Rows whose occurred_at did not parse match on
-    -- the id among the staged rows without a day. An id re-delivered with another day is
-    -- staged twice and fails the unique test on event_id, naming it.
+    -- ids of this run's rows that a load staged before delivered already (none on a full
+    -- build): that first delivery was staged then. Raw holds every delivered id, so the
+    -- staged table keeps no copy of them (460M at 1M customers, more than half of it).
     {% if incremental %}
-        select staged.event_id
-        from {{ this }} as staged
+        select distinct earlier.event_id
+        from {{ source('usage', 'usage_events') }} as earlier
         inner join typed
-            on
-                staged.event_id = typed.event_id
-                and staged.event_date = cast(typed.occurred_at as date)
-
-        union distinct
-
-        select staged.event_id
-        from {{ this }} as staged
-        inner join typed
-            on staged.event_id = typed.event_id
-        where staged.event_date is null and typed.occurred_at is null
+            on earlier.event_id = typed.event_id
+        where earlier._loaded_at <= {{ last_loaded_at() }}
     {% else %}
         select typed.event_id
         from typed
@@ -113,23 +101,24 @@ flagged as (
         end as invalid_reason
 
     from deduplicated
-    left join already_staged
-        on deduplicated.event_id = already_staged.event_id
+    left join already_delivered
+        on deduplicated.event_id = already_delivered.event_id
     -- a re-delivered event_id is dropped; rows without an id are kept (and flagged)
     where
         (deduplicated.event_id is null or deduplicated.delivery_rank = 1)
-        and already_staged.event_id is null
+        and already_delivered.event_id is null
 
 )
 
 select
-    *,
-    invalid_reason is null as is_valid
+    -- the id of a flagged row, to find it in raw; a valid row is counted, not looked up
+    case when flagged.invalid_reason is not null then flagged.event_id end as event_id,
+    {{ all_columns_except('flagged', ['event_id']) }},
+    flagged.invalid_reason is null as is_valid
 from flagged
 {% if target.type == 'duckdb' %}
-    -- every run stores its rows by day and customer (the de-duplication shuffles them): a
-    -- week's re-delivery check reads the row groups of its days only, and the ids of one
-    -- customer side by side compress (shuffled rows took a sixth more room).
-    -- BigQuery partitions the table by day and clusters it by customer instead.
-    order by event_date, customer_id
+    -- every run stores its rows by day and customer (the de-duplication shuffles them), so
+    -- that the ids of one customer side by side compress (shuffled rows took a sixth more
+    -- room); BigQuery partitions the table by day and clusters it by customer instead.
+    order by flagged.event_date, flagged.customer_id
 {% endif %}
