@@ -2,8 +2,9 @@
 
     python -m bench --part pipeline --customers 1000000 [--workdir DIR] [--restart]
 
-First load: simulate two years, release them up to a week before the last Monday, ingest,
-build every layer up to the features. Weekly cycle on the last Monday: release the last week,
+First load: simulate two years, release them up to a week before the last Monday, drop the
+simulator's history of the released usage days (never read again; 6 GB at 1M customers that
+the warehouse needs), ingest, build every layer up to the features. Weekly cycle on the last Monday: release the last week,
 ingest, build, train, score, build the marts, publish the app's snapshot, check drift. Each
 step is the project's own job with its date given (`churn simulate`, `churn release --as-of`,
 `churn train --as-of`, `churn score --as-of`, `churn transform --select tag:marts`, `churn
@@ -37,7 +38,7 @@ from bench.steps import Step, StepFigures, run_steps, shown
 
 FIRST_LOAD, WEEKLY = "first load", "weekly cycle"
 # steps that stand in for the sources (the simulator), not the pipeline's own jobs
-SOURCE_STEPS = {"simulate", "release", "weekly release"}
+SOURCE_STEPS = {"simulate", "release", "forget released history", "weekly release"}
 GOALS = {FIRST_LOAD: 2 * 3600.0, WEEKLY: 15 * 60.0}
 DISK_GOAL_BYTES = 60 * 10**9
 # what a user's environment names elsewhere would send the jobs outside the work dir
@@ -110,6 +111,9 @@ class PipelinePlan:
             # a simulation stopped half-way is refused by the next one: start both clean
             Step("simulate", (*simulate,), FIRST_LOAD, fresh=("sim",)),
             Step("release", (*churn, "release", "--as-of", first), FIRST_LOAD, fresh=("sources",)),
+            # the simulator's usage history of released days: never read again, and at 1M
+            # customers 6 GB that the built warehouse needs on this disk
+            Step("forget released history", (*job, "forget"), FIRST_LOAD),
             Step("ingest", (*job, "ingest", first), FIRST_LOAD),
             Step("build", (*job, "build", first), FIRST_LOAD),
             Step("weekly release", (*churn, "release", "--as-of", week), WEEKLY),
@@ -272,8 +276,10 @@ def _job_main(argv: list[str]) -> int:
     # the step's log shows each source and usage load as it lands: a 1M first load takes hours
     logging.basicConfig(format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("ingestion").setLevel(logging.INFO)
+    if argv == ["forget"]:
+        return _forget_released_history()
     if len(argv) != 2 or argv[0] not in {"ingest", "build"}:
-        print("usage: python -m bench.pipeline ingest|build YYYY-MM-DD", file=sys.stderr)
+        print("usage: python -m bench.pipeline ingest|build YYYY-MM-DD | forget", file=sys.stderr)
         return 2
     try:
         as_of = date.fromisoformat(argv[1])
@@ -289,6 +295,20 @@ def _job_main(argv: list[str]) -> int:
         traceback.print_exc()
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _forget_released_history() -> int:
+    """`python -m bench.pipeline forget`: drop the simulator's usage days already released
+    (simulator/writers/usage.py: `forget_released`)."""
+    from simulator.storage import SimPaths
+    from simulator.writers.usage import forget_released
+    from warehouse.settings import get_settings
+
+    settings = get_settings()
+    sim = SimPaths(settings.data_dir / "sim")
+    freed = forget_released(sim, settings.sources_path / "usage")
+    print(f"forgot {freed / 10**9:.2f} GB of released usage history")
     return 0
 
 

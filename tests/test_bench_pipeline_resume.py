@@ -263,7 +263,13 @@ def test_the_plan_scores_the_last_monday_and_loads_a_week_before():
     assert plan.weekly_as_of == date(2025, 12, 29) and plan.weekly_as_of.weekday() == 0
     assert plan.first_load_as_of == date(2025, 12, 22)
     steps = plan.steps()
-    assert [s.name for s in steps][:4] == ["simulate", "release", "ingest", "build"]
+    assert [s.name for s in steps][:5] == [
+        "simulate",
+        "release",
+        "forget released history",
+        "ingest",
+        "build",
+    ]
     assert all("2025-12-29" in s.command for s in steps if s.name in {"train", "score", "drift"})
     assert PipelinePlan(customers=1_000, end=date(2026, 1, 5)).weekly_as_of == date(2025, 12, 29)
     with pytest.raises(ValueError, match="too short"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 from sim_helpers import (
     D1,
+    D2,
     DIRT,
     db_table,
     pages,
@@ -21,6 +23,8 @@ from sim_helpers import (
 from sqlalchemy import create_engine, inspect
 
 from simulator import release
+from simulator.storage import SimPaths
+from simulator.writers.usage import forget_released
 
 EVENT_KEYS = {
     "event_id",
@@ -262,3 +266,26 @@ def test_a_release_in_small_reads_writes_the_same_files(
     assert len([f for f in files if f.parts[0] == "stripe"]) > 2
     for f in files:
         assert (default / f).read_bytes() == (small / f).read_bytes(), f
+
+
+def test_forgotten_released_history_leaves_the_next_release_unchanged(
+    sim_dir: Path, releases: dict[str, Path], tmp_path: Path
+) -> None:
+    sim = tmp_path / "sim"
+    shutil.copytree(sim_dir, sim)
+    out = release(D1, sim, tmp_path / "src")
+    kept_before = sorted(p.stem for p in SimPaths(sim).usage_dir.glob("*.parquet"))
+
+    freed = forget_released(SimPaths(sim), out / "usage")
+
+    kept = sorted(p.stem for p in SimPaths(sim).usage_dir.glob("*.parquet"))
+    assert freed > 0 and kept and all(day >= D1.isoformat() for day in kept)
+    assert kept == [day for day in kept_before if day >= D1.isoformat()]
+    # the next release writes the days after D1 from what is kept, byte for byte as a release
+    # from the whole history does
+    release(D2, sim, out)
+    fresh = releases["d2"]
+    files = sorted(p.relative_to(fresh) for p in (fresh / "usage").rglob("*.json*"))
+    assert files == sorted(p.relative_to(out) for p in (out / "usage").rglob("*.json*"))
+    for f in files:
+        assert (fresh / f).read_bytes() == (out / f).read_bytes(), f
