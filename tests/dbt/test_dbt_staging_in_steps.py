@@ -105,3 +105,36 @@ def test_staging_a_few_loads_a_run_equals_one_build(
     for table in COMPARED:
         assert got[table], f"{table} is empty"
         assert got[table] == expected[table], f"{table} differs from one build"
+
+
+def test_a_table_staged_with_typed_times_drops_them_and_stages_on(tmp_path):
+    # a warehouse staged before usage events kept only their day had typed occurred_at and
+    # received_at columns: the next run drops them (the table follows the model) and stages
+    # the loads left, as one build stages them
+    stepped = tmp_path / "stepped.duckdb"
+    write_raw_fixture(stepped)
+    _split_into_loads(stepped)
+    whole = tmp_path / "whole.duckdb"
+    shutil.copy(stepped, whole)
+    staged = ["run", "--select", "stg_usage__events"]
+    first = run_dbt(staged, stepped, tmp_path / "target", dbt_vars={"staging_loads_per_run": 2})
+    assert first.result.success, first.log[-3000:]
+    con = duckdb.connect(str(stepped))
+    try:
+        for column in ("occurred_at", "received_at"):
+            con.execute(f"alter table staging.stg_usage__events add column {column} timestamp")
+            con.execute(f"update staging.stg_usage__events set {column} = event_date")
+    finally:
+        con.close()
+
+    for path in (stepped, whole):
+        run = run_dbt(staged, path, tmp_path / "target")
+        assert run.result.success, run.log[-3000:]
+
+    table = "staging.stg_usage__events"
+    got = read_results(
+        stepped, {"columns": f"describe {table}", "rows": f"from {table} order by all"}
+    )
+    expected = read_results(whole, {"rows": f"from {table} order by all"})
+    assert not {"occurred_at", "received_at"} & {c[0] for c in got["columns"]}
+    assert got["rows"] and got["rows"] == expected["rows"]

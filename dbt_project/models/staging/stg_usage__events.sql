@@ -1,7 +1,8 @@
 -- incremental: each run types and deduplicates only the rows loaded since the last run (a
 -- first build of years may take them a few loads a run: flows/staging.py); an event_id that
--- an earlier load delivered is never inserted again (first delivery wins)
-{{ config(materialized='incremental', on_schema_change='append_new_columns') }}
+-- an earlier load delivered is never inserted again (first delivery wins). The table follows
+-- the model's columns (a warehouse staged before drops the typed times it no longer keeps)
+{{ config(materialized='incremental', on_schema_change='sync_all_columns') }}
 {%- set incremental = incremental_branch() %}
 
 with
