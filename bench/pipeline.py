@@ -4,8 +4,9 @@
 
 First load: simulate two years, release them up to a week before the last Monday, drop the
 simulator's history of the released usage days (never read again; 6 GB at 1M customers that
-the warehouse needs), ingest, build every layer up to the features. Weekly cycle on the last Monday: release the last week,
-ingest, build, train, score, build the marts, publish the app's snapshot, check drift. Each
+the warehouse needs), ingest, build every layer up to the features. Weekly cycle on the last
+Monday: release the last week, ingest, build, train, score, build the marts, publish the
+app's snapshot, check drift. Each
 step is the project's own job with its date given (`churn simulate`, `churn release --as-of`,
 `churn train --as-of`, `churn score --as-of`, `churn transform --select tag:marts`, `churn
 publish`, `churn drift --as-of`; ingest and the features build through `flows.jobs`, which
@@ -276,6 +277,7 @@ def _job_main(argv: list[str]) -> int:
     # the step's log shows each source and usage load as it lands: a 1M first load takes hours
     logging.basicConfig(format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("ingestion").setLevel(logging.INFO)
+    logging.getLogger("flows.staging").setLevel(logging.INFO)  # and each staging run
     if argv == ["forget"]:
         return _forget_released_history()
     if len(argv) != 2 or argv[0] not in {"ingest", "build"}:
