@@ -6,13 +6,13 @@ First load: simulate two years, release them up to a week before the last Monday
 simulator's history of the released usage days (never read again; 6 GB at 1M customers that
 the warehouse needs), ingest, build every layer up to the features. Weekly cycle on the last
 Monday: release the last week, ingest, build, train, score, build the marts, publish the
-app's snapshot, check drift. Each
-step is the project's own job with its date given (`churn simulate`, `churn release --as-of`,
-`churn train --as-of`, `churn score --as-of`, `churn transform --select tag:marts`, `churn
-publish`, `churn drift --as-of`; ingest and the features build through `flows.jobs`, which
-take the date the CLI commands do not), run as a child process with the work dir's `data` as
-CHURN_DATA_DIR. Each prints its wall time, peak RSS and the data dir's size (bench/steps.py
-says how they are measured); the run is resumable from its last finished step.
+app's snapshot, check drift. Each step is the project's own job with its date given (`churn
+simulate`, `churn release --as-of`, `churn train --as-of`, `churn score --as-of`, `churn
+transform --select tag:marts`, `churn publish`, `churn drift --as-of`; ingest and the
+features build through `flows.jobs`, which take the date the CLI commands do not), run as a
+child process with the work dir's `data` as CHURN_DATA_DIR. Each prints its wall time, peak
+RSS and the data dir's size (bench/steps.py says how they are measured); the run is resumable
+from its last finished step.
 
 The goals it reports against are those of a company of a million customers on one machine:
 the weekly cycle, training included, under 15 minutes; the first load under 2 hours; the data
