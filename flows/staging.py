@@ -54,14 +54,17 @@ def stage_in_steps(settings: Settings) -> int:
     runs = 0
     for model, raw_table in EVENT_MODELS.items():
         waiting = pending_loads(settings, model, raw_table)
+        stalled = 0
         while waiting > per_run:
             log.info("staging %s: %d loads wait, staging %d of them", model, waiting, per_run)
             selected = [model, *TAKEN_ALONG.get(model, ())]
             run_dbt(["run", "--select", *selected], settings, {"staging_loads_per_run": per_run})
             runs += 1
             before, waiting = waiting, pending_loads(settings, model, raw_table)
-            if waiting >= before:
-                # loads of events staged before (a re-sent batch) stage no row, so they stay
-                # "waiting": the build takes them and the rest at once
+            stalled = stalled + 1 if waiting >= before else 0
+            # a run whose SQL changed rebuilds the table from its first loads (no progress
+            # once: go on); loads of events staged before (a re-sent batch) stage no row, so
+            # they stay "waiting" run after run: the build takes them and the rest at once
+            if stalled == 2:
                 break
     return runs
