@@ -44,8 +44,7 @@ def write(paths: SimPaths, as_of: date, folder: Path, compress: bool = False) ->
     todo = [
         src
         for src in sorted(paths.usage_dir.glob("*.parquet"))
-        if src.stem < cut
-        and not any((folder / f"dt={src.stem}" / name).exists() for name in (PLAIN, GZIPPED))
+        if src.stem < cut and not _written(folder, src.stem)
     ]
     name = GZIPPED if compress else PLAIN
     con = formats.connect()
@@ -69,10 +68,15 @@ def forget_released(paths: SimPaths, folder: Path) -> int:
     years of a million customers' usage history are 6 GB."""
     freed = 0
     for src in paths.usage_dir.glob("*.parquet"):
-        if any((folder / f"dt={src.stem}" / name).exists() for name in (PLAIN, GZIPPED)):
+        if _written(folder, src.stem):
             freed += src.stat().st_size
             src.unlink()
     return freed
+
+
+def _written(folder: Path, day: str) -> bool:
+    """Whether `folder` holds the file of `day` (YYYY-MM-DD), plain or gzipped."""
+    return any((folder / f"dt={day}" / name).exists() for name in (PLAIN, GZIPPED))
 
 
 def joined_lines(lines: pa.Array) -> bytes:

@@ -251,8 +251,8 @@ def test_incremental_models_equal_a_full_build(builds: Builds) -> None:
 def test_staged_usage_events_equal_a_full_build(builds: Builds) -> None:
     # valid rows keep no event id and may repeat (two logins of a user on one day): the
     # staged events are compared as a whole, in one order, without the load stamps
-    columns = [c for c in duck_rows(builds, "select * from staging.stg_usage__events limit 1")[0]]
-    compared = [c for c in columns if not c.endswith("loaded_at")]
+    row = duck_rows(builds, "select * from staging.stg_usage__events limit 1")[0]
+    compared = [c for c in row if not c.endswith("loaded_at")]
     order = "order by " + ", ".join(f"{c} nulls last" for c in compared)
     listed = ", ".join(compared)
     bq = bq_rows(builds, f"select {listed} from `{{project}}.staging.stg_usage__events` {order}")

@@ -75,12 +75,19 @@ def test_later_release_is_a_superset(releases: dict[str, Path]) -> None:
     assert set(db_table(a, "cs_actions").action_id) <= set(db_table(b, "cs_actions").action_id)
 
 
+def _same_files(a: Path, b: Path, under: str = "") -> list[Path]:
+    """Assert that `a` and `b` hold the same JSON files (under `under`), byte for byte;
+    return their paths relative to each."""
+    files = sorted(p.relative_to(a) for p in (a / under).rglob("*.json*"))
+    assert files == sorted(p.relative_to(b) for p in (b / under).rglob("*.json*"))
+    for f in files:
+        assert (a / f).read_bytes() == (b / f).read_bytes(), f
+    return files
+
+
 def test_incremental_release_equals_fresh_release(releases: dict[str, Path]) -> None:
     fresh, inc = releases["d2"], releases["inc"]
-    files = sorted(p.relative_to(fresh) for p in fresh.rglob("*.json*"))
-    assert files == sorted(p.relative_to(inc) for p in inc.rglob("*.json*"))
-    for f in files:
-        assert (fresh / f).read_bytes() == (inc / f).read_bytes(), f
+    _same_files(fresh, inc)
     pd.testing.assert_frame_equal(db_table(fresh, "customers"), db_table(inc, "customers"))
 
 
@@ -261,11 +268,8 @@ def test_a_release_in_small_reads_writes_the_same_files(
     monkeypatch.setattr(pages_writer, "PAGES_PER_READ", 2)
     small = release(D1, sim=sim_dir, out=tmp_path / "small")
     default = releases["d1"]
-    files = sorted(p.relative_to(default) for p in default.rglob("*.json*"))
-    assert files == sorted(p.relative_to(small) for p in small.rglob("*.json*"))
+    files = _same_files(default, small)
     assert len([f for f in files if f.parts[0] == "stripe"]) > 2
-    for f in files:
-        assert (default / f).read_bytes() == (small / f).read_bytes(), f
 
 
 def test_forgotten_released_history_leaves_the_next_release_unchanged(
@@ -284,8 +288,4 @@ def test_forgotten_released_history_leaves_the_next_release_unchanged(
     # the next release writes the days after D1 from what is kept, byte for byte as a release
     # from the whole history does
     release(D2, sim, out)
-    fresh = releases["d2"]
-    files = sorted(p.relative_to(fresh) for p in (fresh / "usage").rglob("*.json*"))
-    assert files == sorted(p.relative_to(out) for p in (out / "usage").rglob("*.json*"))
-    for f in files:
-        assert (fresh / f).read_bytes() == (out / f).read_bytes(), f
+    assert _same_files(releases["d2"], out, "usage")
